@@ -1,0 +1,84 @@
+"""The composition root: builds one ASGI app from the enabled building blocks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cityos import __version__
+from cityos.core.http import handle_http_exception, handle_problem, handle_unexpected, json_response
+from cityos.core.problems import Problem
+from cityos.core.settings import Settings
+from cityos.core.storage import open_entity_store
+from cityos.data.ngsild import ROUTES as NGSILD_ROUTES
+from cityos.data.ngsild import Broker, ContextResolver
+
+log = logging.getLogger("cityos")
+
+
+async def health(request: Request) -> Response:
+    """GET /health: liveness plus the storage engine in use."""
+    broker: Broker = request.app.state.broker
+    return json_response({"status": "ok", "version": __version__, "engine": broker.store.engine})
+
+
+async def root(request: Request) -> Response:
+    """GET /: send people to the API console."""
+    return RedirectResponse("/docs")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """A CityOS ASGI application for ``settings`` (defaults from the environment)."""
+    settings = settings or Settings.load()
+    store = open_entity_store(settings)
+    resolver = ContextResolver(fetch_timeout=settings.context_fetch_timeout,
+                               cache_ttl=settings.context_cache_ttl,
+                               allow_fetch=settings.context_fetch_enabled)
+    resolver.stored_lookup = store.context_by_url
+    broker = Broker(store=store, resolver=resolver, settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        if settings.demo:
+            from cityos.ops.demo import load_demo
+
+            loaded = await load_demo(broker)
+            log.info("demo city ready: %d entities", loaded)
+        else:
+            from cityos.ops.demo import preload_demo_contexts
+
+            preload_demo_contexts(resolver)
+        try:
+            yield
+        finally:
+            await store.close()
+
+    routes: list[BaseRoute] = [
+        Route("/", root, methods=["GET"], include_in_schema=False),
+        Route("/health", health, methods=["GET"]),
+        *NGSILD_ROUTES,
+        *_docs_routes(),
+    ]
+    handlers: dict[Any, Any] = {Problem: handle_problem, HTTPException: handle_http_exception,
+                                Exception: handle_unexpected}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.state.broker = broker
+    app.state.settings = settings
+    return app
+
+
+def _docs_routes() -> list[BaseRoute]:
+    try:
+        from cityos.gateway.apidocs import ROUTES as DOC_ROUTES
+    except ImportError:  # the API docs block is optional
+        return []
+    return list(DOC_ROUTES)

@@ -1,0 +1,1 @@
+"""AS  asset management — devices, systems, actuator commands (AS-*). Not built yet."""

@@ -1,0 +1,1 @@
+"""Core: settings, app factory, storage URLs, problem details. Every block may import it."""

@@ -1,0 +1,75 @@
+"""Every setting of CityOS, declared in one place with its default and its meaning.
+
+A setting is read, in order of precedence, from a keyword given to :meth:`Settings.load` (the CLI
+passes its flags this way), from the environment variable ``CITYOS_<NAME>`` (upper case), and
+finally from the default below.  ``cityos settings`` prints the table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration of one CityOS process."""
+
+    database_url: str = _setting(
+        "sqlite:///cityos-data/cityos.db",
+        "Storage: sqlite:///path.db (embedded default), sqlite:// (in memory) or "
+        "postgresql://user@host:port/db.")
+    host: str = _setting("127.0.0.1", "Address the HTTP server listens on.")
+    port: int = _setting(8080, "Port the HTTP server listens on.")
+    demo: bool = _setting(False, "Load the demo city (Kobe) into an empty database at start-up.")
+    default_page_size: int = _setting(20, "Entities per page when a query gives no limit.")
+    max_page_size: int = _setting(1000, "Largest limit a query may ask for (else 403 TooManyResults).")
+    max_batch_size: int = _setting(
+        1000, "Most entities in one /entityOperations request (else 400 BadRequestData).")
+    max_body_bytes: int = _setting(8 * 1024 * 1024, "Largest request body accepted (else 413).")
+    context_fetch_timeout: float = _setting(5.0, "Seconds to wait for a remote @context.")
+    context_fetch_enabled: bool = _setting(
+        True, "Fetch @context URLs named by callers. Off: only the core, stored and preloaded ones.")
+    context_cache_ttl: float = _setting(3600.0, "Seconds a fetched remote @context stays cached.")
+    sqlite_synchronous: str = _setting(
+        "FULL", "SQLite synchronous pragma: FULL makes every acknowledged write durable.")
+    pg_pool_min: int = _setting(2, "PostgreSQL: connections opened at start-up.")
+    pg_pool_max: int = _setting(10, "PostgreSQL: most connections in the pool.")
+    log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Settings from keywords, then ``CITYOS_*`` environment variables, then defaults."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if overrides.get(f.name) is not None:
+                values[f.name] = overrides[f.name]
+                continue
+            raw = os.environ.get(f"CITYOS_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _convert(raw, f.default, f.name)
+        return cls(**values)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(environment variable, default, meaning) for every setting, for docs and the CLI."""
+        return [(f"CITYOS_{f.name.upper()}", repr(f.default), f.metadata["doc"]) for f in fields(cls)]
+
+
+def _convert(raw: str, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"CITYOS_{name.upper()} must be true or false, got {raw!r}")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw

@@ -1,0 +1,17 @@
+"""DM  the NGSI-LD broker (DM-BR-1, DM-MD-1, DM-DY-1, DM-GE-1): ETSI GS CIM 009 API over a store.
+
+Public interface: :func:`build_broker` and :data:`ROUTES`; everything else is internal.
+"""
+
+from __future__ import annotations
+
+from cityos.data.ngsild.actions import Broker
+from cityos.data.ngsild.context import ContextResolver
+from cityos.data.ngsild.routes_batch import ROUTES as _BATCH
+from cityos.data.ngsild.routes_contexts import ROUTES as _CONTEXTS
+from cityos.data.ngsild.routes_discovery import ROUTES as _DISCOVERY
+from cityos.data.ngsild.routes_entities import ROUTES as _ENTITIES
+
+ROUTES = [*_ENTITIES, *_BATCH, *_DISCOVERY, *_CONTEXTS]
+
+__all__ = ["ROUTES", "Broker", "ContextResolver"]

@@ -1,0 +1,227 @@
+"""HTTP routes of the NGSI-LD context information API: ``/entities`` (clause 6.4 - 6.7)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cityos.core.problems import BadRequestData, NonexistentTenant
+from cityos.data.ngsild import actions
+from cityos.data.ngsild.actions import AttrOutcome, Broker
+from cityos.data.ngsild.negotiation import (
+    GEO_JSON,
+    choose_accept,
+    read_body,
+    request_context,
+    response_context_url,
+    tenant_of,
+)
+from cityos.data.ngsild.queryparams import build_plan, render_options, split_list
+from cityos.data.ngsild.render import render_entity, render_feature
+from cityos.data.ngsild.responses import no_content, page_headers, with_context
+from cityos.data.ngsild.terms import TermMap
+
+BASE = "/ngsi-ld/v1"
+
+
+def broker_of(request: Request) -> Broker:
+    """The broker the app was built with."""
+    broker: Broker = request.app.state.broker
+    return broker
+
+
+async def read_tenant(request: Request, broker: Broker) -> str:
+    """The tenant of a read: it must exist (``NonexistentTenant`` otherwise)."""
+    tenant = tenant_of(request)
+    if tenant and not await broker.store.tenant_exists(tenant):
+        raise NonexistentTenant(f"tenant {tenant!r} does not exist")
+    return tenant
+
+
+async def _get_context(request: Request, broker: Broker) -> tuple[TermMap, str]:
+    context, url = request_context(request)
+    tm = await broker.resolver.term_map(context)
+    return tm, response_context_url(url)
+
+
+async def create_entity(request: Request) -> Response:
+    """POST /entities."""
+    broker = broker_of(request)
+    tenant = tenant_of(request)
+    framed = await read_body(request, broker.settings.max_body_bytes)
+    tm = await broker.resolver.term_map(framed.context)
+    entity_id = await actions.create_entity(broker, tenant, framed.body, tm)
+    return Response(status_code=201, headers={"Location": f"{BASE}/entities/{quote(entity_id, safe=':')}"})
+
+
+async def query_entities(request: Request) -> Response:
+    """GET /entities."""
+    broker = broker_of(request)
+    accept = choose_accept(request, geo=True)
+    tm, ctx_url = await _get_context(request, broker)
+    params = request.query_params
+    tenant = await read_tenant(request, broker)
+    plan = build_plan(tenant, params, tm, broker.settings)
+    opts = render_options(params, tm)
+    entities, total = await actions.query_entities(broker, plan)
+    headers = page_headers(request, plan.offset, plan.limit, len(entities), total)
+    if accept == GEO_JSON:
+        geometry = tm.expand(params.get("geometryProperty", "location"))
+        features = [render_feature(e, tm, opts, geometry) for e in entities]
+        body: Any = {"type": "FeatureCollection", "features": features}
+    else:
+        body = [render_entity(e, tm, opts) for e in entities]
+    return with_context(body, accept, ctx_url, headers=headers)
+
+
+async def purge_entities(request: Request) -> Response:
+    """DELETE /entities?type=...&q=... (purge by query)."""
+    broker = broker_of(request)
+    tm, _ = await _get_context(request, broker)
+    tenant = await read_tenant(request, broker)
+    params = dict(request.query_params)
+    params.setdefault("limit", "0")
+    params["count"] = "true"
+    plan = build_plan(tenant, params, tm, broker.settings)
+    await actions.purge_entities(broker, plan)
+    return no_content()
+
+
+async def retrieve_entity(request: Request) -> Response:
+    """GET /entities/{id}."""
+    broker = broker_of(request)
+    accept = choose_accept(request, geo=True)
+    tm, ctx_url = await _get_context(request, broker)
+    tenant = await read_tenant(request, broker)
+    params = request.query_params
+    types = [tm.expand(t) for t in split_list(params.get("type"))] or None
+    entity = await actions.retrieve_entity(broker, tenant, request.path_params["entity_id"], types)
+    opts = render_options(params, tm)
+    if accept == GEO_JSON:
+        geometry = tm.expand(params.get("geometryProperty", "location"))
+        return with_context(render_feature(entity, tm, opts, geometry), accept, ctx_url)
+    return with_context(render_entity(entity, tm, opts), accept, ctx_url)
+
+
+async def replace_entity(request: Request) -> Response:
+    """PUT /entities/{id}."""
+    broker = broker_of(request)
+    framed = await read_body(request, broker.settings.max_body_bytes)
+    tm = await broker.resolver.term_map(framed.context)
+    await actions.replace_entity(broker, tenant_of(request), request.path_params["entity_id"],
+                                 framed.body, tm)
+    return no_content()
+
+
+async def merge_entity(request: Request) -> Response:
+    """PATCH /entities/{id} (merge-patch)."""
+    broker = broker_of(request)
+    framed = await read_body(request, broker.settings.max_body_bytes, allow_merge_patch=True)
+    tm = await broker.resolver.term_map(framed.context)
+    await actions.merge_entity(broker, tenant_of(request), request.path_params["entity_id"],
+                               framed.body, tm)
+    return no_content()
+
+
+async def delete_entity(request: Request) -> Response:
+    """DELETE /entities/{id}."""
+    broker = broker_of(request)
+    await actions.delete_entity(broker, tenant_of(request), request.path_params["entity_id"])
+    return no_content()
+
+
+def _outcome_response(outcome: AttrOutcome, tm: TermMap) -> Response:
+    if not outcome.not_updated:
+        return no_content()
+    from cityos.core.http import json_response
+
+    body = {"updated": [tm.compact(a) for a in outcome.updated],
+            "notUpdated": [{"attributeName": tm.compact(a),
+                            "reason": "attribute exists and noOverwrite was set, or it does not "
+                                      "exist for an update"} for a in outcome.not_updated]}
+    return json_response(body, 207)
+
+
+async def append_attributes(request: Request) -> Response:
+    """POST /entities/{id}/attrs (``options=noOverwrite``)."""
+    broker = broker_of(request)
+    framed = await read_body(request, broker.settings.max_body_bytes)
+    tm = await broker.resolver.term_map(framed.context)
+    options = split_list(request.query_params.get("options"))
+    if any(o not in ("noOverwrite",) for o in options):
+        raise BadRequestData("the only option of an append is noOverwrite")
+    outcome = await actions.append_attributes(
+        broker, tenant_of(request), request.path_params["entity_id"], framed.body, tm,
+        no_overwrite="noOverwrite" in options)
+    return _outcome_response(outcome, tm)
+
+
+async def update_attributes(request: Request) -> Response:
+    """PATCH /entities/{id}/attrs."""
+    broker = broker_of(request)
+    framed = await read_body(request, broker.settings.max_body_bytes)
+    tm = await broker.resolver.term_map(framed.context)
+    outcome = await actions.update_attributes(
+        broker, tenant_of(request), request.path_params["entity_id"], framed.body, tm)
+    return _outcome_response(outcome, tm)
+
+
+async def partial_attribute_update(request: Request) -> Response:
+    """PATCH /entities/{id}/attrs/{attr}."""
+    broker = broker_of(request)
+    framed = await read_body(request, broker.settings.max_body_bytes)
+    tm = await broker.resolver.term_map(framed.context)
+    await actions.partial_attribute_update(
+        broker, tenant_of(request), request.path_params["entity_id"], request.path_params["attr"],
+        framed.body, tm)
+    return no_content()
+
+
+async def replace_attribute(request: Request) -> Response:
+    """PUT /entities/{id}/attrs/{attr}."""
+    broker = broker_of(request)
+    framed = await read_body(request, broker.settings.max_body_bytes)
+    tm = await broker.resolver.term_map(framed.context)
+    await actions.replace_attribute(
+        broker, tenant_of(request), request.path_params["entity_id"], request.path_params["attr"],
+        framed.body, tm)
+    return no_content()
+
+
+async def delete_attribute(request: Request) -> Response:
+    """DELETE /entities/{id}/attrs/{attr} (``datasetId``, ``deleteAll``)."""
+    broker = broker_of(request)
+    tm, _ = await _get_context(request, broker)
+    params = request.query_params
+    delete_all = params.get("deleteAll", "false")
+    if delete_all not in ("true", "false"):
+        raise BadRequestData("deleteAll must be true or false")
+    await actions.delete_attribute(
+        broker, tenant_of(request), request.path_params["entity_id"], request.path_params["attr"],
+        tm, params.get("datasetId"), delete_all == "true")
+    return no_content()
+
+
+ROUTES = [
+    Route(f"{BASE}/entities", create_entity, methods=["POST"], name="createEntity"),
+    Route(f"{BASE}/entities", query_entities, methods=["GET"], name="queryEntity"),
+    Route(f"{BASE}/entities", purge_entities, methods=["DELETE"], name="deleteEntities"),
+    Route(f"{BASE}/entities/{{entity_id}}", retrieve_entity, methods=["GET"], name="retrieveEntity"),
+    Route(f"{BASE}/entities/{{entity_id}}", replace_entity, methods=["PUT"], name="replaceEntity"),
+    Route(f"{BASE}/entities/{{entity_id}}", merge_entity, methods=["PATCH"], name="mergeEntity"),
+    Route(f"{BASE}/entities/{{entity_id}}", delete_entity, methods=["DELETE"], name="deleteEntity"),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs", append_attributes, methods=["POST"],
+          name="appendAttrs"),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs", update_attributes, methods=["PATCH"],
+          name="updateAttrs"),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", partial_attribute_update,
+          methods=["PATCH"], name="partialAttrUpdate"),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", replace_attribute, methods=["PUT"],
+          name="replaceAttrs"),
+    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", delete_attribute, methods=["DELETE"],
+          name="deleteAttrs"),
+]

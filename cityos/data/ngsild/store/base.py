@@ -1,0 +1,166 @@
+"""The entity store contract that both engines (SQLite, PostgreSQL) implement.
+
+Writes go through one primitive, :meth:`EntityStore.write`: the caller names the entity ids it will
+touch and passes a pure function that receives their current state and returns what to write.  The
+engine runs that function inside one transaction with the rows locked (SQLite: the single writer;
+PostgreSQL: ``SELECT ... FOR UPDATE``), so read-modify-write operations such as attribute appends
+or batch upserts can never interleave or half-apply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cityos.data.ngsild.model import Entity
+
+
+@dataclass
+class WriteSet:
+    """What a write function decided: rows to upsert and delete, and a value for the caller."""
+
+    upserts: list[Entity] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    result: Any = None
+
+
+WriteFn = Callable[[dict[str, Entity | None]], WriteSet]
+
+
+@dataclass(frozen=True)
+class TypeExpr:
+    """An entity type selector: OR of AND-groups of expanded type IRIs (``A,B`` / ``A;B``)."""
+
+    alternatives: tuple[frozenset[str], ...]
+
+    def matches(self, types: Iterable[str]) -> bool:
+        """True when the entity's types satisfy one of the alternatives."""
+        have = set(types)
+        return any(group <= have for group in self.alternatives)
+
+    def candidate_types(self) -> set[str]:
+        """Types of which an entity must have at least one (an index prefilter)."""
+        return {next(iter(sorted(group))) for group in self.alternatives}
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """A fully expanded, validated entity query.  Engines may push any part down to SQL."""
+
+    tenant: str
+    types: TypeExpr | None = None
+    ids: tuple[str, ...] | None = None
+    id_pattern: str | None = None
+    attrs: frozenset[str] | None = None        # entity must have at least one of these
+    q: Any = None                              # an expanded qlang tree
+    geo: Any = None                            # a GeoQuery whose geoproperty is an expanded IRI
+    scope: str | None = None
+    limit: int = 20
+    offset: int = 0
+    count: bool = False
+
+    def python_filter(self) -> Callable[[Entity], bool]:
+        """A predicate applying every part of the plan to a loaded entity."""
+        from cityos.data.ngsild.geoquery import geo_matches
+        from cityos.data.ngsild.qlang import q_matches
+
+        pattern = re.compile(self.id_pattern) if self.id_pattern else None
+        ids = set(self.ids) if self.ids else None
+
+        def keep(entity: Entity) -> bool:
+            if ids is not None and entity["id"] not in ids:
+                return False
+            if self.types is not None and not self.types.matches(entity["type"]):
+                return False
+            if pattern is not None and not pattern.search(entity["id"]):
+                return False
+            if self.attrs is not None and not any(a in entity["attrs"] for a in self.attrs):
+                return False
+            if self.scope is not None and not _scope_matches(self.scope, entity.get("scope")):
+                return False
+            if self.q is not None and not q_matches(self.q, entity):
+                return False
+            if self.geo is not None:
+                instances = entity["attrs"].get(self.geo.geoproperty) or []
+                if not any(i.get("type") == "GeoProperty" and geo_matches(self.geo, i["value"])
+                           for i in instances):
+                    return False
+            return True
+
+        return keep
+
+
+def _scope_matches(query: str, scopes: list[str] | None) -> bool:
+    if not scopes:
+        return False
+    for option in query.split(","):
+        option = option.strip()
+        for scope in scopes:
+            if option.endswith("/#") and (scope == option[:-2] or scope.startswith(option[:-1])):
+                return True
+            if option.endswith("/+") and scope.startswith(option[:-1]) and \
+                    "/" not in scope[len(option) - 1:]:
+                return True
+            if scope == option:
+                return True
+    return False
+
+
+@dataclass
+class TypeInfo:
+    """Discovery: one entity type, how many entities have it, and their attributes."""
+
+    type: str
+    count: int
+    attributes: dict[str, set[str]]  # attribute IRI -> attribute types seen
+
+
+class EntityStore(Protocol):
+    """What the NGSI-LD actions need from storage.  Every method is tenant-scoped."""
+
+    engine: str
+
+    async def open(self) -> None:
+        """Connect and create the schema when missing."""
+
+    async def close(self) -> None:
+        """Flush pending writes and disconnect."""
+
+    async def get(self, tenant: str, entity_id: str) -> Entity | None:
+        """One entity, or ``None``."""
+
+    async def write(self, tenant: str, ids: list[str], fn: WriteFn) -> Any:
+        """Run ``fn`` on the current state of ``ids`` and apply its WriteSet atomically."""
+
+    async def query(self, plan: QueryPlan) -> tuple[list[Entity], int | None]:
+        """One page of matching entities in insertion order, and the total if ``plan.count``."""
+
+    async def delete_matching(self, plan: QueryPlan) -> int:
+        """Delete every entity matching ``plan`` (purge); returns how many."""
+
+    async def type_info(self, tenant: str) -> list[TypeInfo]:
+        """Every entity type of the tenant with counts and attributes (discovery)."""
+
+    async def tenants(self) -> list[str]:
+        """Every tenant that has ever stored data."""
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        """Whether the tenant has ever stored data."""
+
+    async def put_context(self, tenant: str, ctx_id: str, url: str, kind: str,
+                          document: Any, created_at: str) -> None:
+        """Store a JSON-LD context (``/jsonldContexts``)."""
+
+    async def get_context(self, tenant: str, ctx_id: str) -> dict[str, Any] | None:
+        """A stored context record: id, url, kind, document, createdAt."""
+
+    async def list_contexts(self, tenant: str) -> list[dict[str, Any]]:
+        """Every stored context record."""
+
+    async def delete_context(self, tenant: str, ctx_id: str) -> bool:
+        """Remove a stored context."""
+
+    async def context_by_url(self, url: str) -> Any | None:
+        """A stored context document by its URL, in any tenant (contexts are global by URL)."""

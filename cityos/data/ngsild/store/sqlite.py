@@ -1,0 +1,388 @@
+"""The embedded engine: one SQLite file in WAL mode, one writer thread with group commit.
+
+Why one writer: SQLite allows one writer at a time anyway; funnelling every write through a single
+thread removes lock contention and lets it commit many queued writes with one fsync (group commit),
+which is what makes durable writes fast.  Each write runs inside its own SAVEPOINT, so a write that
+fails (``AlreadyExists``, a bad batch entry) rolls back alone while its neighbours commit.
+Reads use separate connections from a small thread pool; WAL lets them run beside the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cityos.core.problems import ServiceUnavailable
+from cityos.data.ngsild.model import Entity
+from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
+from cityos.data.ngsild.store.geoindex import geo_boxes
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    seq INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    UNIQUE (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS entity_types (
+    tenant TEXT NOT NULL, type TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (tenant, type, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entity_types_seq ON entity_types (seq);
+CREATE TABLE IF NOT EXISTS geo_attrs (
+    gid INTEGER PRIMARY KEY, seq INTEGER NOT NULL, tenant TEXT NOT NULL, attr TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS geo_attrs_seq ON geo_attrs (seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree(gid, minx, maxx, miny, maxy);
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jsonld_contexts (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, url TEXT NOT NULL, kind TEXT NOT NULL,
+    document TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (tenant, id)
+);
+CREATE INDEX IF NOT EXISTS jsonld_contexts_url ON jsonld_contexts (url);
+"""
+
+_STOP = object()
+PAGE = 500  # rows fetched per round trip while filtering in Python
+
+
+class _Job:
+    __slots__ = ("fn", "future", "loop")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any],
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.fn, self.future, self.loop = fn, future, loop
+
+
+class SQLiteEntityStore:
+    """:class:`EntityStore` on one SQLite file (``sqlite:///path.db``, or ``sqlite://`` in memory)."""
+
+    engine = "sqlite"
+
+    def __init__(self, path: str, *, synchronous: str = "FULL", group_max: int = 256,
+                 readers: int = 2) -> None:
+        self.path = path
+        self.memory = path in ("", ":memory:")
+        # An in-memory database must be shared between the writer and readers.
+        self._uri = "file:cityos-mem-%d?mode=memory&cache=shared" % id(self) if self.memory \
+            else f"file:{path}"
+        self.synchronous = synchronous
+        self.group_max = group_max
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="cityos-sqlite-read")
+        self._local = threading.local()
+        self._keepalive: sqlite3.Connection | None = None
+        self._known_tenants: set[str] = set()
+
+    # -- connections -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False, isolation_level=None,
+                               timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL") if not self.memory else None
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA mmap_size=268435456")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only=1")
+            self._local.conn = conn
+        return conn
+
+    async def open(self) -> None:
+        if not self.memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._keepalive = self._connect()
+        self._keepalive.executescript(SCHEMA)
+        self._known_tenants = {r[0] for r in self._keepalive.execute("SELECT name FROM tenants")}
+        self._writer = threading.Thread(target=self._write_loop, name="cityos-sqlite-writer",
+                                        daemon=True)
+        self._writer.start()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        self._readers.shutdown(wait=True)
+        if self._keepalive is not None:
+            self._keepalive.close()
+            self._keepalive = None
+
+    # -- the single writer ---------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        conn = self._connect()
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            jobs = [first]
+            stop = False
+            while len(jobs) < self.group_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            self._run_group(conn, jobs)
+            if stop:
+                break
+        conn.close()
+
+    def _run_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, job.fn(conn)))
+                    conn.execute("RELEASE job")
+                except BaseException as exc:  # the job's own failure; others still commit
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    outcomes.append((False, exc))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            failure = ServiceUnavailable(f"the SQLite database could not commit: {exc}")
+            outcomes = [(False, failure)] * len(jobs)
+        for job, (ok, value) in zip(jobs, outcomes, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+
+    async def _submit(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        if self._writer is None:
+            raise ServiceUnavailable("the SQLite store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Job(fn, future, loop))
+        return await future
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    # -- entities ------------------------------------------------------------------------------
+    async def get(self, tenant: str, entity_id: str) -> Entity | None:
+        def run(conn: sqlite3.Connection) -> Entity | None:
+            row = conn.execute("SELECT doc FROM entities WHERE tenant=? AND id=?",
+                               (tenant, entity_id)).fetchone()
+            return orjson.loads(row[0]) if row else None
+
+        result: Entity | None = await self._read(run)
+        return result
+
+    async def write(self, tenant: str, ids: list[str], fn: WriteFn) -> Any:
+        def run(conn: sqlite3.Connection) -> Any:
+            current: dict[str, Entity | None] = {}
+            for entity_id in ids:
+                row = conn.execute("SELECT doc FROM entities WHERE tenant=? AND id=?",
+                                   (tenant, entity_id)).fetchone()
+                current[entity_id] = orjson.loads(row[0]) if row else None
+            ws: WriteSet = fn(current)
+            for entity in ws.upserts:
+                self._upsert(conn, tenant, entity, existed=current.get(entity["id"]) is not None)
+            for entity_id in ws.deletes:
+                self._delete(conn, tenant, entity_id)
+            if (ws.upserts or ws.deletes) and tenant not in self._known_tenants:
+                conn.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
+                self._known_tenants.add(tenant)
+            return ws.result
+
+        return await self._submit(run)
+
+    def _upsert(self, conn: sqlite3.Connection, tenant: str, entity: Entity, existed: bool) -> None:
+        doc = orjson.dumps(entity).decode()
+        if existed:
+            row = conn.execute("UPDATE entities SET doc=? WHERE tenant=? AND id=? RETURNING seq",
+                               (doc, tenant, entity["id"])).fetchone()
+            seq = row[0]
+            conn.execute("DELETE FROM entity_types WHERE seq=?", (seq,))
+            self._drop_geo(conn, seq)
+        else:
+            cur = conn.execute("INSERT INTO entities (tenant, id, doc) VALUES (?, ?, ?)",
+                               (tenant, entity["id"], doc))
+            seq = cur.lastrowid
+        conn.executemany("INSERT OR IGNORE INTO entity_types VALUES (?, ?, ?)",
+                         [(tenant, t, seq) for t in entity["type"]])
+        for attr, box in geo_boxes(entity):
+            gid = conn.execute("INSERT INTO geo_attrs (seq, tenant, attr) VALUES (?, ?, ?)",
+                               (seq, tenant, attr)).lastrowid
+            conn.execute("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?)",
+                         (gid, box[0], box[2], box[1], box[3]))
+
+    def _drop_geo(self, conn: sqlite3.Connection, seq: int) -> None:
+        gids = [r[0] for r in conn.execute("SELECT gid FROM geo_attrs WHERE seq=?", (seq,))]
+        if gids:
+            conn.executemany("DELETE FROM geo_rtree WHERE gid=?", [(g,) for g in gids])
+            conn.execute("DELETE FROM geo_attrs WHERE seq=?", (seq,))
+
+    def _delete(self, conn: sqlite3.Connection, tenant: str, entity_id: str) -> None:
+        row = conn.execute("DELETE FROM entities WHERE tenant=? AND id=? RETURNING seq",
+                           (tenant, entity_id)).fetchone()
+        if row:
+            conn.execute("DELETE FROM entity_types WHERE seq=?", (row[0],))
+            self._drop_geo(conn, row[0])
+
+    # -- queries -------------------------------------------------------------------------------
+    def _candidates_sql(self, plan: QueryPlan) -> tuple[str, list[Any]]:
+        """SQL selecting (seq, doc) of candidate rows in seq order; Python applies the rest."""
+        where = ["e.tenant = ?"]
+        args: list[Any] = [plan.tenant]
+        if plan.ids:
+            where.append(f"e.id IN ({','.join('?' * len(plan.ids))})")
+            args.extend(plan.ids)
+        if plan.types is not None:
+            types = sorted(plan.types.candidate_types())
+            where.append("e.seq IN (SELECT seq FROM entity_types WHERE tenant = ? AND type IN "
+                         f"({','.join('?' * len(types))}))")
+            args.append(plan.tenant)
+            args.extend(types)
+        if plan.geo is not None:
+            box = plan.geo.bbox()
+            if box is not None:
+                where.append("e.seq IN (SELECT g.seq FROM geo_attrs g JOIN geo_rtree r ON r.gid = g.gid"
+                             " WHERE g.attr = ? AND r.maxx >= ? AND r.minx <= ? AND r.maxy >= ?"
+                             " AND r.miny <= ?)")
+                args.extend([plan.geo.geoproperty, box[0], box[2], box[1], box[3]])
+        sql = f"SELECT e.seq, e.doc FROM entities e WHERE {' AND '.join(where)} AND e.seq > ? " \
+              "ORDER BY e.seq LIMIT ?"
+        return sql, args
+
+    async def query(self, plan: QueryPlan) -> tuple[list[Entity], int | None]:
+        keep = plan.python_filter()
+
+        def run(conn: sqlite3.Connection) -> tuple[list[Entity], int | None]:
+            sql, args = self._candidates_sql(plan)
+            page: list[Entity] = []
+            matched = 0
+            last = 0
+            while True:
+                rows = conn.execute(sql, [*args, last, PAGE]).fetchall()
+                for seq, doc in rows:
+                    last = seq
+                    entity = orjson.loads(doc)
+                    if not keep(entity):
+                        continue
+                    if plan.offset <= matched < plan.offset + plan.limit:
+                        page.append(entity)
+                    matched += 1
+                if len(rows) < PAGE or (not plan.count and matched >= plan.offset + plan.limit):
+                    break
+            return page, (matched if plan.count else None)
+
+        result: tuple[list[Entity], int | None] = await self._read(run)
+        return result
+
+    async def delete_matching(self, plan: QueryPlan) -> int:
+        keep = plan.python_filter()
+
+        def run(conn: sqlite3.Connection) -> int:
+            sql, args = self._candidates_sql(plan)
+            doomed: list[str] = []
+            last = 0
+            while True:
+                rows = conn.execute(sql, [*args, last, PAGE]).fetchall()
+                for seq, doc in rows:
+                    last = seq
+                    entity = orjson.loads(doc)
+                    if keep(entity):
+                        doomed.append(entity["id"])
+                if len(rows) < PAGE:
+                    break
+            for entity_id in doomed:
+                self._delete(conn, plan.tenant, entity_id)
+            return len(doomed)
+
+        count: int = await self._submit(run)
+        return count
+
+    async def type_info(self, tenant: str) -> list[TypeInfo]:
+        def run(conn: sqlite3.Connection) -> list[TypeInfo]:
+            infos: dict[str, TypeInfo] = {}
+            for type_iri, count in conn.execute(
+                    "SELECT type, count(*) FROM entity_types WHERE tenant=? GROUP BY type", (tenant,)):
+                infos[type_iri] = TypeInfo(type_iri, count, {})
+            rows = conn.execute(
+                "SELECT DISTINCT t.type, a.key, json_extract(a.value, '$[0].type') "
+                "FROM entity_types t JOIN entities e ON e.seq = t.seq, "
+                "json_each(e.doc, '$.attrs') a WHERE t.tenant = ?", (tenant,))
+            for type_iri, attr, attr_type in rows:
+                infos[type_iri].attributes.setdefault(attr, set()).add(attr_type or "Property")
+            return list(infos.values())
+
+        result: list[TypeInfo] = await self._read(run)
+        return result
+
+    async def tenants(self) -> list[str]:
+        rows = await self._read(lambda c: c.execute("SELECT name FROM tenants").fetchall())
+        return [r[0] for r in rows]
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant in self._known_tenants:
+            return True
+        return tenant in await self.tenants()
+
+    # -- @context store ------------------------------------------------------------------------
+    async def put_context(self, tenant: str, ctx_id: str, url: str, kind: str, document: Any,
+                          created_at: str) -> None:
+        text = orjson.dumps(document).decode()
+        await self._submit(lambda c: c.execute(
+            "INSERT OR REPLACE INTO jsonld_contexts VALUES (?, ?, ?, ?, ?, ?)",
+            (tenant, ctx_id, url, kind, text, created_at)))
+
+    async def get_context(self, tenant: str, ctx_id: str) -> dict[str, Any] | None:
+        row = await self._read(lambda c: c.execute(
+            "SELECT id, url, kind, document, created_at FROM jsonld_contexts WHERE tenant=? AND id=?",
+            (tenant, ctx_id)).fetchone())
+        return _context_record(row) if row else None
+
+    async def list_contexts(self, tenant: str) -> list[dict[str, Any]]:
+        rows = await self._read(lambda c: c.execute(
+            "SELECT id, url, kind, document, created_at FROM jsonld_contexts WHERE tenant=? "
+            "ORDER BY created_at", (tenant,)).fetchall())
+        return [_context_record(r) for r in rows]
+
+    async def delete_context(self, tenant: str, ctx_id: str) -> bool:
+        count: int = await self._submit(lambda c: c.execute(
+            "DELETE FROM jsonld_contexts WHERE tenant=? AND id=?", (tenant, ctx_id)).rowcount)
+        return count > 0
+
+    async def context_by_url(self, url: str) -> Any | None:
+        row = await self._read(lambda c: c.execute(
+            "SELECT document FROM jsonld_contexts WHERE url=? LIMIT 1", (url,)).fetchone())
+        return orjson.loads(row[0]) if row else None
+
+
+def _context_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {"id": row[0], "url": row[1], "kind": row[2], "document": orjson.loads(row[3]),
+            "createdAt": row[4]}
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

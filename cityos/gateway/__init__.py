@@ -1,0 +1,1 @@
+"""SI  API registry, gateway, developer portal, federation (SI-AM-*, SI-IC-*). Not built yet."""

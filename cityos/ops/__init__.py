@@ -1,0 +1,1 @@
+"""OP  health, metrics, backup and restore, admin CLI (OP-*)."""

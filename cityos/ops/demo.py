@@ -1,0 +1,39 @@
+"""Loading the demo city (``cityos serve --demo``) through the ordinary batch action."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityos.data.ngsild.actions import Broker
+from cityos.data.ngsild.batch import batch_upsert
+from cityos.data.ngsild.context import ContextResolver
+from cityos.data.ngsild.terms import TermMap
+
+
+def preload_demo_contexts(resolver: ContextResolver) -> None:
+    """Make the demo's @context URLs resolvable offline."""
+    from cityos.data.demo import demo_contexts
+
+    for url, document in demo_contexts().items():
+        resolver.preload(url, document)
+
+
+async def load_demo(broker: Broker, tenant: str = "") -> int:
+    """Upsert the demo entities (idempotent: a restart does not duplicate them)."""
+    from cityos.data.demo import demo_entities
+
+    preload_demo_contexts(broker.resolver)
+    entities = demo_entities()
+
+    async def term_map_for(context: Any) -> TermMap:
+        return await broker.resolver.term_map(context)
+
+    loaded = 0
+    size = broker.settings.max_batch_size
+    for start in range(0, len(entities), size):
+        result = await batch_upsert(broker, tenant, entities[start:start + size], term_map_for,
+                                    replace=True)
+        if result.errors:
+            raise RuntimeError(f"demo data failed to load: {result.errors[:3]}")
+        loaded += len(result.success)
+    return loaded

@@ -1,0 +1,1 @@
+"""SI  common services — resident portal, dashboards (SI-CS-*). Not built yet."""

@@ -1,0 +1,1 @@
+"""SE  audit log, request limits, secrets (SE-1)."""

@@ -1,0 +1,1 @@
+"""SM  service management — service registry, subscriptions, usage history (SM-*). Not built yet."""
