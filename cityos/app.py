@@ -9,17 +9,19 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityos import __version__
 from cityos.core.http import handle_http_exception, handle_problem, handle_unexpected, json_response
 from cityos.core.problems import Problem
 from cityos.core.settings import Settings
-from cityos.core.storage import open_entity_store
 from cityos.data.ngsild import ROUTES as NGSILD_ROUTES
 from cityos.data.ngsild import Broker, ContextResolver
+from cityos.data.ngsild.store import open_entity_store
 
 log = logging.getLogger("cityos")
 
@@ -70,10 +72,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     handlers: dict[Any, Any] = {Problem: handle_problem, HTTPException: handle_http_exception,
                                 Exception: handle_unexpected}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers,
+                    middleware=[Middleware(TrailingSlashMiddleware)])
     app.state.broker = broker
     app.state.settings = settings
     return app
+
+
+class TrailingSlashMiddleware:
+    """Serve ``/ngsi-ld/v1/entities/`` like ``/ngsi-ld/v1/entities``.
+
+    Some clients (PyPI's ngsildclient among them) add a trailing slash; a redirect would cost a
+    round trip on every write, so the slash is dropped before routing instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if len(path) > 1 and path.endswith("/") and path.startswith("/ngsi-ld/"):
+                scope = dict(scope)
+                scope["path"] = path.rstrip("/")
+                if scope.get("raw_path"):
+                    scope["raw_path"] = scope["raw_path"].rstrip(b"/")
+        await self.app(scope, receive, send)
 
 
 def _docs_routes() -> list[BaseRoute]:

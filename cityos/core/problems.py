@@ -33,23 +33,92 @@ class Problem(Exception):
         return out
 
 
-def _problem(name: str, status: int, title: str) -> type[Problem]:
-    cls = type(name, (Problem,), {"status": status, "type_uri": NGSI_LD_ERRORS + name,
-                                  "title": title, "__doc__": f"NGSI-LD {name} ({status})."})
-    return cls
+class InvalidRequest(Problem):
+    """NGSI-LD InvalidRequest (400)."""
+
+    status = 400
+    type_uri = NGSI_LD_ERRORS + "InvalidRequest"
+    title = "Invalid request"
 
 
-InvalidRequest = _problem("InvalidRequest", 400, "Invalid request")
-BadRequestData = _problem("BadRequestData", 400, "Bad request data")
-AlreadyExists = _problem("AlreadyExists", 409, "Already exists")
-OperationNotSupported = _problem("OperationNotSupported", 422, "Operation not supported")
-ResourceNotFound = _problem("ResourceNotFound", 404, "Resource not found")
-InternalError = _problem("InternalError", 500, "Internal error")
-TooComplexQuery = _problem("TooComplexQuery", 403, "Too complex query")
-TooManyResults = _problem("TooManyResults", 403, "Too many results")
-LdContextNotAvailable = _problem("LdContextNotAvailable", 503, "@context not available")
-NoMultiTenantSupport = _problem("NoMultiTenantSupport", 501, "No multi-tenant support")
-NonexistentTenant = _problem("NonexistentTenant", 404, "Nonexistent tenant")
+class BadRequestData(Problem):
+    """NGSI-LD BadRequestData (400)."""
+
+    status = 400
+    type_uri = NGSI_LD_ERRORS + "BadRequestData"
+    title = "Bad request data"
+
+
+class AlreadyExists(Problem):
+    """NGSI-LD AlreadyExists (409)."""
+
+    status = 409
+    type_uri = NGSI_LD_ERRORS + "AlreadyExists"
+    title = "Already exists"
+
+
+class OperationNotSupported(Problem):
+    """NGSI-LD OperationNotSupported (422)."""
+
+    status = 422
+    type_uri = NGSI_LD_ERRORS + "OperationNotSupported"
+    title = "Operation not supported"
+
+
+class ResourceNotFound(Problem):
+    """NGSI-LD ResourceNotFound (404)."""
+
+    status = 404
+    type_uri = NGSI_LD_ERRORS + "ResourceNotFound"
+    title = "Resource not found"
+
+
+class InternalError(Problem):
+    """NGSI-LD InternalError (500)."""
+
+    status = 500
+    type_uri = NGSI_LD_ERRORS + "InternalError"
+    title = "Internal error"
+
+
+class TooComplexQuery(Problem):
+    """NGSI-LD TooComplexQuery (403)."""
+
+    status = 403
+    type_uri = NGSI_LD_ERRORS + "TooComplexQuery"
+    title = "Too complex query"
+
+
+class TooManyResults(Problem):
+    """NGSI-LD TooManyResults (403)."""
+
+    status = 403
+    type_uri = NGSI_LD_ERRORS + "TooManyResults"
+    title = "Too many results"
+
+
+class LdContextNotAvailable(Problem):
+    """NGSI-LD LdContextNotAvailable (503)."""
+
+    status = 503
+    type_uri = NGSI_LD_ERRORS + "LdContextNotAvailable"
+    title = "@context not available"
+
+
+class NoMultiTenantSupport(Problem):
+    """NGSI-LD NoMultiTenantSupport (501)."""
+
+    status = 501
+    type_uri = NGSI_LD_ERRORS + "NoMultiTenantSupport"
+    title = "No multi-tenant support"
+
+
+class NonexistentTenant(Problem):
+    """NGSI-LD NonexistentTenant (404)."""
+
+    status = 404
+    type_uri = NGSI_LD_ERRORS + "NonexistentTenant"
+    title = "Nonexistent tenant"
 
 
 class NotAcceptable(Problem):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from cityos.core.settings import Settings
 
 SUPPORTED = ("sqlite", "postgresql", "postgres")
 
@@ -24,17 +23,3 @@ def sqlite_path(url: str) -> str:
     if rest in ("", "/", "/:memory:"):
         return ""
     return rest[1:] if rest.startswith("/") else rest
-
-
-def open_entity_store(settings: Settings):  # type: ignore[no-untyped-def]
-    """The NGSI-LD entity store for ``settings.database_url`` (not yet opened)."""
-    engine = engine_of(settings.database_url)
-    if engine == "sqlite":
-        from cityos.data.ngsild.store.sqlite import SQLiteEntityStore
-
-        return SQLiteEntityStore(sqlite_path(settings.database_url),
-                                 synchronous=settings.sqlite_synchronous)
-    from cityos.data.ngsild.store.postgres import PostgresEntityStore
-
-    return PostgresEntityStore(settings.database_url, min_size=settings.pg_pool_min,
-                               max_size=settings.pg_pool_max)

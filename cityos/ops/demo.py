@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cityos.data.ngsild.actions import Broker
-from cityos.data.ngsild.batch import batch_upsert
-from cityos.data.ngsild.context import ContextResolver
-from cityos.data.ngsild.terms import TermMap
+from cityos.data.ngsild import Broker, ContextResolver, TermMap, batch_upsert
 
 
 def preload_demo_contexts(resolver: ContextResolver) -> None:

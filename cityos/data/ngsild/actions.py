@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cityos.core.problems import AlreadyExists, BadRequestData, ResourceNotFound
+from cityos.core.problems import AlreadyExists, BadRequestData, Problem, ResourceNotFound
 from cityos.core.settings import Settings
 from cityos.data.ngsild import merge
 from cityos.data.ngsild.context import ContextResolver
-from cityos.data.ngsild.model import Entity
+from cityos.data.ngsild.model import ENTITY_KEYS, VALUE_KEY, Entity, Instance
 from cityos.data.ngsild.payload import (
     check_name,
     check_uri,
@@ -101,12 +101,24 @@ async def merge_entity(broker: Broker, tenant: str, entity_id: str, body: Any,
     now = utc_now()
     attrs = parse_attributes(body, tm, now, allow_null=True)
     types = parse_types(body["type"], tm) if "type" in body else None
+    # An object with neither a type nor a value member ({"temp": {"accuracy": ...}}) is, for an
+    # attribute that exists, a fragment of it (merge its sub-attributes and metadata, clause
+    # 5.6.17); only for a new attribute is it a concise Property whose value is that object.
+    fragments: dict[str, Instance] = {}
+    for name, raw in body.items():
+        if _is_bare_fragment(name, raw):
+            try:
+                fragments[tm.expand(name)] = _fragment(raw, tm.expand(name), name, tm, now)
+            except Problem:
+                pass  # not a valid fragment: it can only be a value (already parsed above)
 
     def fn(current: dict[str, Entity | None]) -> WriteSet:
         entity = current[entity_id]
         if entity is None:
             raise _missing(entity_id)
-        merge.merge_entity(entity, attrs, now, types)
+        chosen = {iri: ([fragments[iri]] if iri in fragments and entity["attrs"].get(iri)
+                        else instances) for iri, instances in attrs.items()}
+        merge.merge_entity(entity, chosen, now, types)
         return WriteSet(upserts=[entity])
 
     await broker.store.write(tenant, [entity_id], fn)
@@ -190,6 +202,12 @@ async def partial_attribute_update(broker: Broker, tenant: str, entity_id: str, 
         return WriteSet(upserts=[entity])
 
     await broker.store.write(tenant, [entity_id], fn)
+
+
+def _is_bare_fragment(name: str, raw: Any) -> bool:
+    """A JSON object naming no attribute type and no value member (nor a GeoJSON geometry)."""
+    return (name not in ENTITY_KEYS and isinstance(raw, dict) and bool(raw)
+            and "type" not in raw and not any(k in raw for k in VALUE_KEY.values()))
 
 
 def _fragment(body: dict[str, Any], iri: str, name: str, tm: TermMap, now: str) -> dict[str, Any]:

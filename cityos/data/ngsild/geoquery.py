@@ -326,7 +326,9 @@ def _cap_bbox(lon: float, lat: float, metres: float) -> BBox:
 def _distance(lon: float, lat: float, shape: BaseGeometry) -> float:
     """Metres from (lon, lat) to the nearest point of ``shape`` (lon/lat degrees)."""
     type_id = shapely.get_type_id(shape)
-    if type_id in (0, 4):      # Point, MultiPoint: exact, one haversine per point
+    if type_id == 0:           # Point: exact (the common case, so no numpy round trip)
+        return haversine_m(lon, lat, float(shape.x), float(shape.y))
+    if type_id == 4:           # MultiPoint: exact, one haversine per point
         points = shapely.get_coordinates(shape)
         return float(np.min(_haversine_many(lon, lat, points)))
     try:
@@ -371,7 +373,15 @@ def _distance_projected(lon: float, lat: float, shape: BaseGeometry) -> float:
     origin = shapely.Point(0.0, 0.0)
     if shapely.intersects(planar, origin):
         return 0.0
-    nearest = nearest_points(planar, origin)[0]
+    # GEOS divides by a segment's squared length: a segment so short that it underflows to 0
+    # gives no nearest point (or a NaN one); its vertices are then the nearest points anyway
+    with np.errstate(all="ignore"):
+        try:
+            nearest = nearest_points(planar, origin)[0]
+        except (ValueError, GEOSException):
+            nearest = None
+    if nearest is None or not (math.isfinite(nearest.x) and math.isfinite(nearest.y)):
+        return float(np.min(_haversine_many(lon, lat, shapely.get_coordinates(shape))))
     near_lon = float(nearest.x) / scale_x + lon - shift
     near_lat = float(nearest.y) / scale_y + lat
     return haversine_m(lon, lat, near_lon, near_lat)

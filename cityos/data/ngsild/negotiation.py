@@ -84,8 +84,12 @@ class Framed:
     media_type: str
 
 
-async def read_body(request: Request, max_bytes: int, *, allow_merge_patch: bool = False) -> Framed:
-    """Parse and frame a JSON / JSON-LD body, enforcing media type and size limits."""
+async def read_body(request: Request, max_bytes: int, *, allow_merge_patch: bool = False,
+                    context_is_payload: bool = False) -> Framed:
+    """Parse and frame a JSON / JSON-LD body, enforcing media type and size limits.
+
+    ``context_is_payload``: the body's ``@context`` is data (``POST /jsonldContexts``), not framing.
+    """
     raw_type = request.headers.get("content-type", "")
     media_type = raw_type.split(";")[0].strip().lower()
     allowed = {JSON, JSON_LD} | ({MERGE_PATCH} if allow_merge_patch else set())
@@ -105,6 +109,8 @@ async def read_body(request: Request, max_bytes: int, *, allow_merge_patch: bool
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
     link = request.headers.get("link")
+    if context_is_payload:
+        return Framed(body, None, None, media_type)
     if media_type == JSON_LD:
         if link and parse_link_header(link):
             raise BadRequestData("a JSON-LD body must not come with a Link @context header")

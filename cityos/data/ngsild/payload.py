@@ -144,9 +144,15 @@ def parse_attribute(raw: Any, iri: str, name: str, tm: TermMap, now: str, *,
     return [parse_instance(raw, iri, name, tm, now, 0, allow_null)]
 
 
+def _type_of(value: dict[str, Any]) -> str | None:
+    """The ``type`` member when it is a string (hostile bodies put lists or objects there)."""
+    kind = value.get("type")
+    return kind if isinstance(kind, str) else None
+
+
 def _is_attribute_object(value: Any) -> bool:
     return isinstance(value, dict) and (
-        value.get("type") in ATTRIBUTE_TYPES or any(k in value for k in VALUE_KEY.values()))
+        _type_of(value) in ATTRIBUTE_TYPES or any(k in value for k in VALUE_KEY.values()))
 
 
 def parse_instance(raw: Any, iri: str, name: str, tm: TermMap, now: str, depth: int,
@@ -159,18 +165,15 @@ def parse_instance(raw: Any, iri: str, name: str, tm: TermMap, now: str, depth: 
             return {"type": PROPERTY, "value": NULL_URI}
         raise BadRequestData(f"attribute {name!r} has a null value")
     if not isinstance(raw, dict) or not _is_attribute_object(raw):
-        if isinstance(raw, dict) and raw.get("type") in GEO_TYPES:
+        if isinstance(raw, dict) and _type_of(raw) in GEO_TYPES:
             raw = {"type": GEOPROPERTY, "value": raw}
-        elif isinstance(raw, dict) and "type" in raw and raw["type"] not in GEO_TYPES:
+        elif isinstance(raw, dict) and "type" in raw and _type_of(raw) not in GEO_TYPES:
             raise BadRequestData(f"attribute {name!r} has unknown type {str(raw['type'])[:40]!r}")
         else:
             raw = {"type": PROPERTY, "value": raw}  # concise / simplified value
     kind = raw.get("type") or _infer_kind(raw, iri)
-    if kind not in ATTRIBUTE_TYPES:
+    if not isinstance(kind, str) or kind not in ATTRIBUTE_TYPES:
         raise BadRequestData(f"attribute {name!r} has unknown type {str(kind)[:40]!r}")
-    if kind == PROPERTY and isinstance(raw.get("value"), dict) and \
-            raw["value"].get("type") in GEO_TYPES and iri in GEO_ATTRIBUTES:
-        kind = GEOPROPERTY
     instance: Instance = {"type": kind}
     value_key = VALUE_KEY[kind]
     if value_key not in raw:
@@ -210,7 +213,7 @@ def _infer_kind(raw: dict[str, Any], iri: str) -> str:
         if key in raw:
             return kind
     value = raw.get("value")
-    if isinstance(value, dict) and value.get("type") in GEO_TYPES and iri in GEO_ATTRIBUTES:
+    if isinstance(value, dict) and _type_of(value) in GEO_TYPES and iri in GEO_ATTRIBUTES:
         return GEOPROPERTY
     return PROPERTY
 

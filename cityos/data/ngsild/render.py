@@ -12,6 +12,7 @@ from typing import Any
 from cityos.data.ngsild.model import (
     GEOPROPERTY,
     LANGUAGEPROPERTY,
+    LISTRELATIONSHIP,
     LOCATION,
     PROPERTY,
     RELATIONSHIP,
@@ -91,6 +92,8 @@ def render_instance(instance: Instance, tm: TermMap, opts: RenderOptions) -> Any
     out: dict[str, Any] = {}
     if kind == VOCABPROPERTY:
         value = [tm.compact(v) for v in value] if isinstance(value, list) else tm.compact(value)
+    if kind == LISTRELATIONSHIP:
+        value = [{"object": v} for v in value]  # the normalized objectList form (clause 4.5.1)
     if kind == LANGUAGEPROPERTY and opts.lang is not None:
         tag, text = pick_language(value, opts.lang)
         kind, key, value = PROPERTY, "value", text
@@ -122,14 +125,23 @@ def render_instance(instance: Instance, tm: TermMap, opts: RenderOptions) -> Any
 
 
 def simplified_value(instance: Instance, tm: TermMap, lang: str | None) -> Any:
-    """The keyValues form of one instance: its value alone."""
+    """The keyValues form of one instance (clause 4.5.4).
+
+    A Property, GeoProperty or Relationship is its bare value or object; the v1.8 attribute types
+    keep their value member (``{"languageMap": ...}``, ``{"vocab": ...}``, ``{"valueList": ...}``,
+    ``{"objectList": ...}``, ``{"json": ...}``) so that the type can still be told apart.  With
+    ``lang``, a LanguageProperty becomes the plain string of the chosen language.
+    """
     kind = instance["type"]
-    value = instance[VALUE_KEY[kind]]
-    if kind == VOCABPROPERTY:
-        return [tm.compact(v) for v in value] if isinstance(value, list) else tm.compact(value)
+    key = VALUE_KEY[kind]
+    value = instance[key]
+    if kind in (PROPERTY, GEOPROPERTY, RELATIONSHIP):
+        return value
     if kind == LANGUAGEPROPERTY and lang is not None:
         return pick_language(value, lang)[1]
-    return value
+    if kind == VOCABPROPERTY:
+        value = [tm.compact(v) for v in value] if isinstance(value, list) else tm.compact(value)
+    return {key: value}
 
 
 def pick_language(language_map: dict[str, Any], wanted: str) -> tuple[str, Any]:

@@ -32,7 +32,7 @@ def _self_url(request: Request, ctx_id: str) -> str:
 async def add_context(request: Request) -> Response:
     """POST /jsonldContexts: host a context; 201 with its URL in ``Location``."""
     broker = broker_of(request)
-    framed = await read_body(request, broker.settings.max_body_bytes)
+    framed = await read_body(request, broker.settings.max_body_bytes, context_is_payload=True)
     body = framed.body
     if not isinstance(body, dict) or "@context" not in body:
         raise BadRequestData('the body must be a JSON object with a "@context" member')

@@ -1,0 +1,61 @@
+"""CPU use of the processes under test, read from ``/proc`` (Linux), to tell whether a scenario
+was bound by the broker, by PostgreSQL or by the load generator itself."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) used so far by ``pid``; 0 when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used by every live process named ``postgres`` (server and backends)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        total += process_cpu(int(entry.name))
+    return total
+
+
+def self_cpu() -> float:
+    """CPU seconds used by this process (the load generator)."""
+    t = os.times()
+    return t.user + t.system
+
+
+class CpuSampler:
+    """CPU use, in % of one core, of named processes between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, sources: dict[str, Callable[[], float]]) -> None:
+        self.sources = sources
+        self._begin: dict[str, float] = {}
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        self._t0 = time.perf_counter()
+        self._begin = {name: read() for name, read in self.sources.items()}
+
+    def stop(self) -> dict[str, float]:
+        wall = max(1e-9, time.perf_counter() - self._t0)
+        return {name: round(100.0 * (read() - self._begin[name]) / wall, 1)
+                for name, read in self.sources.items()}

@@ -1,0 +1,416 @@
+"""The server engine: PostgreSQL through an asyncpg connection pool.
+
+One row per entity (``entities``: the document as ``jsonb`` plus its type IRIs as ``text[]`` under
+a GIN index), one row per GeoProperty box (``entity_geo``, a PostGIS geometry under GiST when the
+extension is available, else a GiST index on the built-in ``box`` type).  Reads push tenant, ids,
+types and attributes down to SQL exactly, idPattern and the geo box as prefilters; whatever SQL
+cannot decide exactly is decided by ``QueryPlan.python_filter()``, exactly as in the SQLite engine.
+
+Writes follow :meth:`EntityStore.write`: one transaction locks the named rows (``FOR UPDATE``, in id
+order), takes advisory locks on the ids that do not exist yet (so two creators of the same new id
+run one after the other, and the second sees the first's entity), runs ``fn`` and applies its
+WriteSet with one batched statement.  PostgreSQL being unreachable becomes ``ServiceUnavailable``
+(503) within the acquire / connect timeout, and the pool reconnects by itself afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg
+import orjson
+from asyncpg import exceptions as pgerr
+from asyncpg.pool import PoolConnectionProxy
+
+from cityos.core.problems import AlreadyExists, BadRequestData, ServiceUnavailable
+from cityos.data.ngsild.model import Entity
+from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
+from cityos.data.ngsild.store.postgres_sql import (
+    BOX_SCHEMA,
+    DDL_LOCK,
+    LOCK_SQL,
+    PAGE,
+    POSTGIS_SCHEMA,
+    SCHEMA,
+    SCHEMA_STATE,
+    SELECT_FOR_UPDATE,
+    Where,
+    delete_statement,
+    lock_args,
+    plan_where,
+    upsert_statement,
+)
+
+log = logging.getLogger(__name__)
+
+Conn = PoolConnectionProxy[asyncpg.Record]
+T = TypeVar("T")
+
+# PostgreSQL (or the way to it) is down, restarting, overloaded or out of connections.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,                                  # refused / reset / unreachable; TimeoutError too
+    asyncpg.PostgresConnectionError,
+    pgerr.OperatorInterventionError,          # CannotConnectNow, AdminShutdown, QueryCanceled
+    pgerr.InsufficientResourcesError,         # TooManyConnections, out of memory, disk full
+    asyncpg.InterfaceError,                   # connection closed under us, pool closing
+)
+# A pooled connection that died (server restart): worth one retry on a fresh connection.
+BROKEN: tuple[type[BaseException], ...] = (
+    ConnectionResetError, BrokenPipeError, pgerr.ConnectionDoesNotExistError,
+    pgerr.AdminShutdownError, pgerr.CrashShutdownError, asyncpg.InterfaceError,
+)
+BAD_TEXT = (pgerr.UntranslatableCharacterError, pgerr.CharacterNotInRepertoireError)
+LOCK_RETRIES = 5
+DELETE_CHUNK = 5000
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + orjson.dumps(value)      # binary jsonb: version byte 1, then the JSON text
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return orjson.loads(memoryview(data)[1:])
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=_encode_jsonb,
+                              decoder=_decode_jsonb, format="binary")
+
+
+def _dsn(url: str) -> str:
+    """asyncpg wants ``postgresql://``; accept ``postgresql+asyncpg://`` and the like too."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+')[0]}{sep}{rest}"
+
+
+def _unavailable(exc: BaseException) -> ServiceUnavailable:
+    detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, TimeoutError):
+        detail = "timed out waiting for PostgreSQL"
+    return ServiceUnavailable(f"the PostgreSQL database is not available ({detail})",
+                              headers={"Retry-After": "5"})
+
+
+class PostgresEntityStore:
+    """:class:`EntityStore` on PostgreSQL (``postgresql://user@host:port/db``)."""
+
+    engine = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10,
+                 acquire_timeout: float = 5.0, connect_timeout: float = 5.0,
+                 command_timeout: float = 60.0) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max(max_size, min_size, 1)
+        self.acquire_timeout = acquire_timeout
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.postgis = False
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._known_tenants: set[str] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                _dsn(self.url), min_size=self.min_size, max_size=self.max_size,
+                init=_init_connection, timeout=self.connect_timeout,
+                command_timeout=self.command_timeout, max_inactive_connection_lifetime=300.0,
+                server_settings={"application_name": "cityos", "jit": "off"})
+        except UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        async with self._connection() as conn:
+            self.postgis = await _ensure_schema(conn)
+        log.info("PostgreSQL store open (PostGIS %s)", "on" if self.postgis else "off")
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), timeout=10)
+        except UNAVAILABLE:
+            pool.terminate()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        pool = self._pool
+        if pool is None:
+            raise ServiceUnavailable("the PostgreSQL store is not open")
+        try:
+            async with pool.acquire(timeout=self.acquire_timeout) as conn:
+                yield conn
+        except UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        except BAD_TEXT as exc:
+            raise BadRequestData(f"PostgreSQL cannot store this text: {exc}") from exc
+
+    async def _run(self, op: Callable[[Conn], Awaitable[T]],
+                   retryable: Callable[[], bool] = lambda: True) -> T:
+        """Run ``op`` on a pooled connection; once more on a fresh one if the first had died."""
+        for attempt in (1, 2):
+            try:
+                async with self._connection() as conn:
+                    return await op(conn)
+            except ServiceUnavailable as exc:
+                if attempt == 2 or not isinstance(exc.__cause__, BROKEN) or not retryable():
+                    raise
+                log.info("PostgreSQL connection lost (%s); retrying", exc.__cause__)
+        raise AssertionError("unreachable")
+
+    # -- entities ------------------------------------------------------------------------------
+    async def get(self, tenant: str, entity_id: str) -> Entity | None:
+        async def op(conn: Conn) -> Entity | None:
+            doc: Entity | None = await conn.fetchval(
+                "SELECT doc FROM entities WHERE tenant = $1 AND id = $2", tenant, entity_id)
+            return doc
+
+        return await self._run(op)
+
+    async def write(self, tenant: str, ids: list[str], fn: WriteFn) -> Any:
+        ids = list(dict.fromkeys(ids))
+        called = False
+
+        async def op(conn: Conn) -> Any:
+            nonlocal called
+            for attempt in range(1, LOCK_RETRIES + 1):
+                try:
+                    async with conn.transaction():
+                        current = await _lock(conn, tenant, ids)
+                        existing = {i for i, e in current.items() if e is not None}
+                        called = True
+                        ws: WriteSet = fn(current)
+                        await _apply(conn, tenant, ws, existing)
+                except pgerr.DeadlockDetectedError as exc:
+                    if called or attempt == LOCK_RETRIES:
+                        raise ServiceUnavailable(f"write conflict, please retry ({exc})",
+                                                 headers={"Retry-After": "1"}) from exc
+                    continue       # deadlock while locking: fn has not run, so start again
+                except pgerr.UniqueViolationError as exc:
+                    raise AlreadyExists(f"entity already exists ({exc.detail or exc})") from exc
+                if ws.upserts or ws.deletes:
+                    self._known_tenants.add(tenant)
+                return ws.result
+            raise AssertionError("unreachable")
+
+        return await self._run(op, retryable=lambda: not called)
+
+    # -- queries -------------------------------------------------------------------------------
+    async def query(self, plan: QueryPlan) -> tuple[list[Entity], int | None]:
+        keep = plan.python_filter()
+
+        async def run(conn: Conn, w: Where) -> tuple[list[Entity], int | None]:
+            if not w.exact:
+                page: list[Entity] = []
+                matched = 0
+                async for entity in _scan(conn, w, stop_after=None if plan.count
+                                          else plan.offset + plan.limit, keep=keep):
+                    if plan.offset <= matched < plan.offset + plan.limit:
+                        page.append(entity)
+                    matched += 1
+                return page, (matched if plan.count else None)
+            n = len(w.args)
+            if plan.limit > 0:
+                rows = await conn.fetch(f"SELECT e.doc FROM entities e WHERE {w.sql} ORDER BY e.seq "
+                                        f"OFFSET ${n + 1} LIMIT ${n + 2}", *w.args, plan.offset,
+                                        plan.limit)
+                page = [r[0] for r in rows]
+            else:
+                page = []
+            total: int | None = None
+            if plan.count:
+                total = await conn.fetchval(f"SELECT count(*) FROM entities e WHERE {w.sql}", *w.args)
+            return page, total
+
+        return await self._run(lambda conn: self._with_regex_fallback(conn, plan, run))
+
+    async def delete_matching(self, plan: QueryPlan) -> int:
+        keep = plan.python_filter()
+
+        async def run(conn: Conn, w: Where) -> int:
+            for attempt in range(1, LOCK_RETRIES + 1):
+                try:
+                    async with conn.transaction():
+                        if w.exact:
+                            status = await conn.execute(f"DELETE FROM entities e WHERE {w.sql}",
+                                                        *w.args)
+                            return int(status.split()[-1])
+                        doomed = [e["id"] async for e in _scan(conn, w, None, keep)]
+                        for start in range(0, len(doomed), DELETE_CHUNK):
+                            await conn.execute(delete_statement(False), plan.tenant,
+                                               doomed[start:start + DELETE_CHUNK])
+                        return len(doomed)
+                except pgerr.DeadlockDetectedError as exc:
+                    if attempt == LOCK_RETRIES:
+                        raise ServiceUnavailable(f"write conflict, please retry ({exc})") from exc
+            raise AssertionError("unreachable")
+
+        return await self._run(lambda conn: self._with_regex_fallback(conn, plan, run))
+
+    async def _with_regex_fallback(self, conn: Conn, plan: QueryPlan,
+                                   run: Callable[[Conn, Where], Awaitable[T]]) -> T:
+        try:
+            return await run(conn, plan_where(plan, self.postgis))
+        except pgerr.InvalidRegularExpressionError:
+            # PostgreSQL rejected the idPattern: leave it to Python alone
+            return await run(conn, plan_where(plan, self.postgis, id_regex=False))
+
+    async def type_info(self, tenant: str) -> list[TypeInfo]:
+        async def op(conn: Conn) -> list[TypeInfo]:
+            infos: dict[str, TypeInfo] = {}
+            for type_iri, count in await conn.fetch(
+                    "SELECT t, count(*) FROM entities e, unnest(e.types) AS t WHERE e.tenant = $1 "
+                    "GROUP BY t ORDER BY t", tenant):
+                infos[type_iri] = TypeInfo(type_iri, count, {})
+            for type_iri, attr, attr_type in await conn.fetch(
+                    "SELECT DISTINCT t, k, e.doc->'attrs'->k->0->>'type' FROM entities e, "
+                    "unnest(e.types) AS t, jsonb_object_keys(e.doc->'attrs') AS k "
+                    "WHERE e.tenant = $1", tenant):
+                infos[type_iri].attributes.setdefault(attr, set()).add(attr_type or "Property")
+            return list(infos.values())
+
+        return await self._run(op)
+
+    async def tenants(self) -> list[str]:
+        async def op(conn: Conn) -> list[str]:
+            return [r[0] for r in await conn.fetch("SELECT name FROM tenants ORDER BY name")]
+
+        return await self._run(op)
+
+    async def tenant_exists(self, tenant: str) -> bool:
+        if tenant in self._known_tenants:
+            return True
+
+        async def op(conn: Conn) -> bool:
+            return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM tenants WHERE name = $1)",
+                                            tenant))
+
+        exists = await self._run(op)
+        if exists:
+            self._known_tenants.add(tenant)
+        return exists
+
+    # -- @context store ------------------------------------------------------------------------
+    async def put_context(self, tenant: str, ctx_id: str, url: str, kind: str, document: Any,
+                          created_at: str) -> None:
+        async def op(conn: Conn) -> None:
+            await conn.execute(
+                "INSERT INTO jsonld_contexts (tenant, id, url, kind, document, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, id) DO UPDATE SET "
+                "url = EXCLUDED.url, kind = EXCLUDED.kind, document = EXCLUDED.document, "
+                "created_at = EXCLUDED.created_at", tenant, ctx_id, url, kind, document, created_at)
+
+        await self._run(op)
+
+    async def get_context(self, tenant: str, ctx_id: str) -> dict[str, Any] | None:
+        async def op(conn: Conn) -> dict[str, Any] | None:
+            row = await conn.fetchrow(
+                "SELECT id, url, kind, document, created_at FROM jsonld_contexts "
+                "WHERE tenant = $1 AND id = $2", tenant, ctx_id)
+            return _context_record(row) if row else None
+
+        return await self._run(op)
+
+    async def list_contexts(self, tenant: str) -> list[dict[str, Any]]:
+        async def op(conn: Conn) -> list[dict[str, Any]]:
+            rows = await conn.fetch(
+                "SELECT id, url, kind, document, created_at FROM jsonld_contexts WHERE tenant = $1 "
+                "ORDER BY created_at, id", tenant)
+            return [_context_record(r) for r in rows]
+
+        return await self._run(op)
+
+    async def delete_context(self, tenant: str, ctx_id: str) -> bool:
+        async def op(conn: Conn) -> bool:
+            status = await conn.execute(
+                "DELETE FROM jsonld_contexts WHERE tenant = $1 AND id = $2", tenant, ctx_id)
+            return status != "DELETE 0"
+
+        return await self._run(op)
+
+    async def context_by_url(self, url: str) -> Any | None:
+        async def op(conn: Conn) -> Any | None:
+            return await conn.fetchval(
+                "SELECT document FROM jsonld_contexts WHERE url = $1 LIMIT 1", url)
+
+        return await self._run(op)
+
+
+def _context_record(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row[0], "url": row[1], "kind": row[2], "document": row[3], "createdAt": row[4]}
+
+
+async def _ensure_schema(conn: Conn) -> bool:
+    """Create what is missing (idempotent, serialised between processes); True with PostGIS."""
+    state = await conn.fetchrow(SCHEMA_STATE)
+    assert state is not None
+    if state["ready"] and (state["has_geom"] or not state["can_postgis"]):
+        return bool(state["has_geom"])
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *DDL_LOCK)
+        for ddl in SCHEMA:
+            await conn.execute(ddl)
+        postgis = False
+        if state["can_postgis"]:
+            try:
+                async with conn.transaction():          # a savepoint: failure is not fatal
+                    await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                    for ddl in POSTGIS_SCHEMA:
+                        await conn.execute(ddl)
+                postgis = True
+            except asyncpg.PostgresError as exc:
+                log.info("PostGIS not usable (%s); using the built-in box index", exc)
+        if not postgis:
+            for ddl in BOX_SCHEMA:
+                await conn.execute(ddl)
+    return postgis
+
+
+async def _lock(conn: Conn, tenant: str, ids: list[str]) -> dict[str, Entity | None]:
+    """The current state of ``ids``, locked until the end of the transaction."""
+    current: dict[str, Entity | None] = dict.fromkeys(ids)
+    if not ids:
+        return current
+    for entity_id, doc in await conn.fetch(SELECT_FOR_UPDATE, tenant, ids):
+        current[entity_id] = doc
+    missing = [i for i, e in current.items() if e is None]
+    if missing:
+        # Absent rows cannot be locked: lock their ids instead, then look again, since another
+        # writer may have created some of them while we waited.
+        await conn.execute(LOCK_SQL, *lock_args(tenant, missing))
+        for entity_id, doc in await conn.fetch(SELECT_FOR_UPDATE, tenant, missing):
+            current[entity_id] = doc
+    return current
+
+
+async def _apply(conn: Conn, tenant: str, ws: WriteSet, existing: set[str]) -> None:
+    register = bool(ws.upserts or ws.deletes)
+    if ws.upserts:
+        statement = upsert_statement(tenant, ws.upserts, existing, register)
+        await conn.execute(statement.sql, *statement.args)
+        register = False
+    if ws.deletes:
+        await conn.execute(delete_statement(register), tenant, list(ws.deletes))
+
+
+async def _scan(conn: Conn, w: Where, stop_after: int | None,
+                keep: Callable[[Entity], bool]) -> AsyncIterator[Entity]:
+    """Candidates of ``w`` that ``keep`` accepts, in seq order, in keyset pages of PAGE rows."""
+    n = len(w.args)
+    sql = (f"SELECT e.seq, e.doc FROM entities e WHERE {w.sql} AND e.seq > ${n + 1} "
+           f"ORDER BY e.seq LIMIT {PAGE}")
+    last = 0
+    kept = 0
+    while True:
+        rows = await conn.fetch(sql, *w.args, last)
+        for seq, entity in rows:
+            last = seq
+            if keep(entity):
+                yield entity
+                kept += 1
+        if len(rows) < PAGE or (stop_after is not None and kept >= stop_after):
+            return

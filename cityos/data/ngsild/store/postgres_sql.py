@@ -1,0 +1,274 @@
+"""The SQL of the PostgreSQL engine: schema, query pushdown and the batched write statement.
+
+Kept apart from :mod:`cityos.data.ngsild.store.postgres` (which owns connections, transactions and
+error handling) so that what is pushed down to SQL can be read, and tested, in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cityos.data.ngsild.model import Entity
+from cityos.data.ngsild.store.base import QueryPlan
+from cityos.data.ngsild.store.geoindex import geo_boxes
+
+# pg_advisory_xact_lock(int, int) key of the schema DDL; the one-bigint key space used for entity
+# locks is separate from the two-int one (PostgreSQL documents that they never overlap).
+DDL_LOCK = (0x43495459, 0x4F530001)  # "CITY", "OS" 1
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS entities (
+        seq bigserial PRIMARY KEY,
+        tenant text NOT NULL,
+        id text NOT NULL,
+        types text[] NOT NULL,
+        doc jsonb NOT NULL,
+        UNIQUE (tenant, id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS entities_types ON entities USING gin (types)",
+    "CREATE INDEX IF NOT EXISTS entities_tenant_seq ON entities (tenant, seq)",
+    """CREATE TABLE IF NOT EXISTS entity_geo (
+        seq bigint NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
+        tenant text NOT NULL,
+        attr text NOT NULL,
+        minx double precision NOT NULL,
+        miny double precision NOT NULL,
+        maxx double precision NOT NULL,
+        maxy double precision NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS entity_geo_seq ON entity_geo (seq)",
+    "CREATE TABLE IF NOT EXISTS tenants (name text PRIMARY KEY)",
+    """CREATE TABLE IF NOT EXISTS jsonld_contexts (
+        tenant text NOT NULL,
+        id text NOT NULL,
+        url text NOT NULL,
+        kind text NOT NULL,
+        document jsonb NOT NULL,
+        created_at text NOT NULL,
+        PRIMARY KEY (tenant, id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS jsonld_contexts_url ON jsonld_contexts (url)",
+]
+RELATIONS = ("entities", "entities_types", "entities_tenant_seq", "entity_geo", "entity_geo_seq",
+             "tenants", "jsonld_contexts", "jsonld_contexts_url")
+
+# With PostGIS the box of every GeoProperty is also a geometry, derived by PostgreSQL itself so the
+# write statement is the same with and without PostGIS; without it a GiST index on the built-in
+# box type gives the same && prefilter.
+POSTGIS_SCHEMA = [
+    "ALTER TABLE entity_geo ADD COLUMN IF NOT EXISTS geom geometry(Geometry, 4326) GENERATED ALWAYS "
+    "AS (ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)) STORED",
+    "CREATE INDEX IF NOT EXISTS entity_geo_geom ON entity_geo USING gist (geom)",
+]
+BOX_SCHEMA = [
+    "CREATE INDEX IF NOT EXISTS entity_geo_box ON entity_geo "
+    "USING gist (box(point(minx, miny), point(maxx, maxy)))",
+]
+
+# One round trip tells whether the schema is complete, so a restart takes no DDL lock at all.
+SCHEMA_STATE = (
+    "SELECT " + " AND ".join(f"to_regclass('{r}') IS NOT NULL" for r in RELATIONS) + " AS ready, "
+    "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+    "AND table_name = 'entity_geo' AND column_name = 'geom') AS has_geom, "
+    "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgis') AS can_postgis"
+)
+
+PAGE = 500              # rows per keyset page while filtering in Python
+ID_LOCKS_MAX = 256      # more new ids than this in one write: lock the tenant instead of each id
+
+# -- locking -------------------------------------------------------------------------------------
+
+LOCK_SQL = ("SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k) ELSE pg_advisory_xact_lock(k) "
+            "END FROM unnest($1::bigint[], $2::bool[]) AS u(k, s)")
+SELECT_FOR_UPDATE = ("SELECT id, doc FROM entities WHERE tenant = $1 AND id = ANY($2::text[]) "
+                     "ORDER BY id FOR UPDATE")
+
+
+def _key(*parts: str) -> int:
+    digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_args(tenant: str, new_ids: list[str]) -> tuple[list[int], list[bool]]:
+    """Advisory locks serialising writers that may create ``new_ids`` (absent rows cannot be
+    locked with FOR UPDATE).  A shared lock on the tenant, then an exclusive lock per id in key
+    order; a very large batch takes the tenant lock exclusively instead, which bounds how many
+    locks one transaction holds."""
+    tenant_key = _key("tenant", tenant)
+    if len(new_ids) > ID_LOCKS_MAX:
+        return [tenant_key], [False]
+    keys = sorted({_key("entity", tenant, i) for i in new_ids})
+    return [tenant_key, *keys], [True] + [False] * len(keys)
+
+
+# -- writes --------------------------------------------------------------------------------------
+
+_TYPES_OF = "ARRAY(SELECT DISTINCT jsonb_array_elements_text(u.d->'type'))"
+
+
+@dataclass
+class Upsert:
+    """One statement applying a write set's upserts: inserts, updates, geo rows, the tenant."""
+
+    sql: str
+    args: list[Any]
+
+
+def upsert_statement(tenant: str, upserts: list[Entity], existing: set[str],
+                     register_tenant: bool) -> Upsert:
+    """INSERT the entities ``fn`` saw as new (so a concurrent create fails on the unique key),
+    UPDATE the ones it saw, and replace their geo rows, all in one statement."""
+    latest: dict[str, Entity] = {}
+    for entity in upserts:           # the same id twice: the last version wins, as in SQLite
+        latest[entity["id"]] = entity
+    new = [e for i, e in latest.items() if i not in existing]
+    old = [e for i, e in latest.items() if i in existing]
+    args: list[Any] = [tenant]
+    ctes: list[str] = []
+    sources: list[str] = []
+    if register_tenant:
+        ctes.append("t AS (INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING)")
+    if new:
+        args.append(new)
+        ctes.append(
+            "ins AS (INSERT INTO entities (tenant, id, types, doc) "
+            f"SELECT $1, u.d->>'id', {_TYPES_OF}, u.d "
+            f"FROM unnest(${len(args)}::jsonb[]) WITH ORDINALITY AS u(d, n) ORDER BY u.n "
+            "RETURNING seq, id)")
+        sources.append("SELECT seq, id FROM ins")
+    if old:
+        args.append(old)
+        ctes.append(
+            f"upd AS (UPDATE entities e SET doc = u.d, types = {_TYPES_OF} "
+            f"FROM unnest(${len(args)}::jsonb[]) AS u(d) "
+            "WHERE e.tenant = $1 AND e.id = u.d->>'id' RETURNING e.seq, e.id)")
+        sources.append("SELECT seq, id FROM upd")
+        ctes.append("gdel AS (DELETE FROM entity_geo g USING upd WHERE g.seq = upd.seq)")
+    geo = [(e["id"], attr, box) for e in latest.values() for attr, box in geo_boxes(e)]
+    if geo:
+        base = len(args)
+        args.extend([[g[0] for g in geo], [g[1] for g in geo],
+                     *([g[2][k] for g in geo] for k in range(4))])
+        cols = ", ".join(f"${base + k}::{t}[]" for k, t in
+                         enumerate(("text", "text", "float8", "float8", "float8", "float8"), 1))
+        ctes.append(
+            "gins AS (INSERT INTO entity_geo (seq, tenant, attr, minx, miny, maxx, maxy) "
+            "SELECT s.seq, $1, g.attr, g.minx, g.miny, g.maxx, g.maxy "
+            f"FROM unnest({cols}) AS g(id, attr, minx, miny, maxx, maxy) "
+            f"JOIN ({' UNION ALL '.join(sources)}) s ON s.id = g.id)")
+    body = "SELECT count(*) FROM ins" if new else "SELECT 0"
+    return Upsert(f"WITH {', '.join(ctes)} {body}" if ctes else body, args)
+
+
+def delete_statement(register_tenant: bool) -> str:
+    """DELETE of ids ($2) of one tenant ($1); geo rows follow by ON DELETE CASCADE."""
+    prefix = "WITH t AS (INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING) " \
+        if register_tenant else ""
+    return f"{prefix}DELETE FROM entities WHERE tenant = $1 AND id = ANY($2::text[])"
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+@dataclass
+class Where:
+    """The SQL part of a query plan: a WHERE clause over ``entities e`` and its arguments.
+
+    ``exact`` is True when SQL alone decides which entities match, so OFFSET/LIMIT and count(*) can
+    run in PostgreSQL; otherwise the rows are candidates and ``plan.python_filter()`` decides.
+    """
+
+    clauses: list[str] = field(default_factory=list)
+    args: list[Any] = field(default_factory=list)
+    exact: bool = True
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(self.clauses)
+
+
+def plan_where(plan: QueryPlan, postgis: bool, *, id_regex: bool = True) -> Where:
+    """Push down tenant, ids, types and attrs exactly; idPattern and the geo box as prefilters."""
+    w = Where()
+    w.clauses.append(f"e.tenant = {w.arg(plan.tenant)}")
+    if plan.ids:
+        w.clauses.append(f"e.id = ANY({w.arg(list(plan.ids))}::text[])")
+    if plan.types is not None:
+        groups = [f"e.types @> {w.arg(sorted(group))}::text[]" for group in plan.types.alternatives]
+        w.clauses.append(f"({' OR '.join(groups)})" if groups else "FALSE")
+    if plan.attrs is not None:
+        w.clauses.append(f"(e.doc->'attrs') ?| {w.arg(sorted(plan.attrs))}::text[]")
+    if plan.id_pattern is not None:
+        w.exact = False
+        if id_regex and pg_safe_regex(plan.id_pattern):
+            w.clauses.append(f"e.id ~ {w.arg(plan.id_pattern)}")
+    if plan.geo is not None:
+        w.exact = False
+        box = plan.geo.bbox()
+        if box is not None:
+            attr = w.arg(plan.geo.geoproperty)
+            x1, y1, x2, y2 = (w.arg(float(v)) for v in box)
+            overlap = f"g.geom && ST_MakeEnvelope({x1}, {y1}, {x2}, {y2}, 4326)" if postgis else \
+                f"box(point(g.minx, g.miny), point(g.maxx, g.maxy)) && box(point({x1}, {y1}), " \
+                f"point({x2}, {y2}))"
+            w.clauses.append(f"e.seq IN (SELECT g.seq FROM entity_geo g WHERE g.tenant = $1 "
+                             f"AND g.attr = {attr} AND {overlap})")
+    if plan.q is not None or plan.scope is not None:
+        w.exact = False
+    return w
+
+
+_QUANTIFIER = re.compile(r"\{\d+(,\d*)?\}")
+
+
+def pg_safe_regex(pattern: str) -> bool:
+    """Whether ``pattern`` means the same to PostgreSQL's ``~`` as to Python's ``re.search``.
+
+    Only a conservative subset qualifies: literals, ``. ^ $ * + ? | ( )``, counted repetition,
+    simple bracket sets and the escapes ``\\d \\s \\w`` (and their negations) or an escaped
+    punctuation character.  Anything else (``(?...)`` extensions, ``\\b``, back references, POSIX
+    classes) stays in Python only, so pushing the pattern down can never drop a match.
+    """
+    if not pattern or pattern[0] in "*+?{":
+        return False
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= n:
+                return False
+            nxt = pattern[i + 1]
+            if not (nxt in "dDsSwW" or (not nxt.isalnum() and nxt.isascii() and nxt != "\n")):
+                return False
+            i += 2
+            continue
+        if (c == "(" and pattern.startswith("(?", i)) or c in "}]":
+            return False
+        if c == "{":
+            m = _QUANTIFIER.match(pattern, i)
+            if m is None:
+                return False
+            i = m.end()
+            continue
+        if c == "[":
+            j = i + 1
+            if j < n and pattern[j] == "^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                if pattern[j] in "[\\":
+                    return False
+                j += 1
+            if j >= n:
+                return False
+            i = j + 1
+            continue
+        i += 1
+    return True
