@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 180)
     env = environment(argv)
     console.print(f"[bold]CityOS benchmark[/] {env['date']}, commit {env['commit'][:12]}"
                   f"{' (+ local changes)' if env['worktree_modified'] else ''}, "
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         database = sqlite_database() if engine == "sqlite" else postgres_database()
         try:
             with database as (url, workdir), running_server(url, workdir) as server, \
-                    new_progress() as progress:
+                    new_progress(console) as progress:
                 results, loads = run_engine(engine, server, args.scenarios, options, progress,
                                             run_id)
         except (ServerFailed, LoadFailed) as exc:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -20,6 +20,7 @@ from bench import LOOPBACK
 from bench.procstat import CpuSampler
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -169,3 +170,12 @@ async def send_all(base: str, reqs: Iterator[Req], *, concurrency: int,
 def describe_errors(stats: Stats) -> Any:
     """A short summary of non-2xx answers for the report."""
     return {"status_counts": stats.status_counts, "samples": stats.error_samples}
+
+
+def arun(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a fresh event loop (uvloop when installed, as the server uses)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)

@@ -37,6 +37,16 @@ def postgres_cpu() -> float:
     return total
 
 
+def machine_cpu() -> float:
+    """CPU seconds all cores spent busy so far (``/proc/stat``: everything but idle and iowait)."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    return (user + nice + system + irq + softirq + steal) / _TICKS
+
+
 def self_cpu() -> float:
     """CPU seconds used by this process (the load generator)."""
     t = os.times()
@@ -56,6 +66,12 @@ class CpuSampler:
         self._begin = {name: read() for name, read in self.sources.items()}
 
     def stop(self) -> dict[str, float]:
+        """% of one core per source; with a ``machine`` source also ``other``: the CPU that
+        processes outside the benchmark used meanwhile (other people's jobs disturb results)."""
         wall = max(1e-9, time.perf_counter() - self._t0)
-        return {name: round(100.0 * (read() - self._begin[name]) / wall, 1)
+        used = {name: round(100.0 * (read() - self._begin[name]) / wall, 1)
                 for name, read in self.sources.items()}
+        if "machine" in used:
+            ours = sum(v for k, v in used.items() if k != "machine")
+            used["other"] = round(max(0.0, used["machine"] - ours), 1)
+        return used

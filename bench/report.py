@@ -54,6 +54,12 @@ class Result:
         }
 
 
+def _cpu_text(cpu: dict[str, float]) -> str:
+    """CPU % of one core: server / PostgreSQL / load generator / everything else on the machine."""
+    return "/".join(f"{cpu[k]:.0f}" if k in cpu else "-"
+                    for k in ("server", "postgres", "client", "other"))
+
+
 def _fmt_ms(value: float) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
@@ -62,14 +68,12 @@ def results_table(engine: str, results: list[Result]) -> Table:
     """The per-engine table shown on the terminal."""
     table = Table(title=f"CityOS on {engine}", title_justify="left")
     for column in ("scenario", "conc", "req/s", "entities/s", "p50 ms", "p95 ms", "p99 ms",
-                   "errors", "target", "result", "achieved/target", "CPU % (server/pg/client)"):
+                   "errors", "target", "result", "achieved/target", "CPU % srv/pg/cli/other"):
         table.add_column(column, justify="left" if column in ("scenario", "target") else "right")
     for r in results:
         s = r.stats
         colour = {"PASS": "green", "MISS": "red"}.get(r.verdict, "yellow")
-        cpu = r.stats.cpu
-        cpu_text = "/".join(f"{cpu[k]:.0f}" if k in cpu else "-" for k in ("server", "postgres",
-                                                                           "client"))
+        cpu_text = _cpu_text(r.stats.cpu)
         table.add_row(r.scenario.title, str(r.concurrency), f"{s.rate:,.0f}",
                       f"{s.item_rate:,.0f}" if r.scenario.name == "batch" else "",
                       _fmt_ms(s.percentile(50)), _fmt_ms(s.percentile(95)),
@@ -81,13 +85,11 @@ def results_table(engine: str, results: list[Result]) -> Table:
 def markdown_table(results: list[Result]) -> str:
     """The same table in Markdown, for RESULTS.md."""
     lines = ["| scenario | conc | req/s | entities/s | p50 ms | p95 ms | p99 ms | errors | target "
-             "| result | achieved/target | CPU % server/pg/client |",
+             "| result | achieved/target | CPU % srv/pg/cli/other |",
              "|---|--:|--:|--:|--:|--:|--:|--:|---|---|---|---|"]
     for r in results:
         s = r.stats
-        cpu = s.cpu
-        cpu_text = "/".join(f"{cpu[k]:.0f}" if k in cpu else "-"
-                            for k in ("server", "postgres", "client"))
+        cpu_text = _cpu_text(s.cpu)
         lines.append(
             f"| {r.scenario.title} | {r.concurrency} | {s.rate:,.0f} | "
             f"{f'{s.item_rate:,.0f}' if r.scenario.name == 'batch' else ''} | "

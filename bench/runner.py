@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import time
@@ -10,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,8 +21,8 @@ from rich.progress import (
 )
 
 from bench.data import upsert_batches
-from bench.loadgen import Req, Stats, run_load, send_all
-from bench.procstat import CpuSampler, postgres_cpu, process_cpu, self_cpu
+from bench.loadgen import Req, Stats, arun, run_load, send_all
+from bench.procstat import CpuSampler, machine_cpu, postgres_cpu, process_cpu, self_cpu
 from bench.report import Result, results_table
 from bench.scenarios import Dataset, Scenario
 from bench.servers import Server
@@ -49,10 +49,12 @@ class LoadFailed(RuntimeError):
     """Data loading got an answer other than 201/204."""
 
 
-def new_progress() -> Progress:
+def new_progress(console: Console | None = None) -> Progress:
+    """Progress bars for loading and for each scenario (4 refreshes a second: cheap)."""
     return Progress(SpinnerColumn(), TextColumn("{task.description}", style="bold"),
                     BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), refresh_per_second=4)
+                    TimeElapsedColumn(), TimeRemainingColumn(), refresh_per_second=4,
+                    console=console)
 
 
 class EngineRun:
@@ -65,7 +67,7 @@ class EngineRun:
         self.dataset = Dataset()
         self.loads: list[dict[str, float]] = []
         sources: dict[str, Callable[[], float]] = {"server": lambda: process_cpu(server.pid),
-                                                   "client": self_cpu}
+                                                   "client": self_cpu, "machine": machine_cpu}
         if engine == "postgresql":
             sources["postgres"] = postgres_cpu
         self.sources = sources
@@ -90,7 +92,7 @@ class EngineRun:
             self.progress.update(task, completed=done, info=f"{rate:,.0f} entities/s")
 
         batches = upsert_batches(kind, start, stop, LOAD_BATCH, self.options.seed)
-        asyncio.run(send_all(self.server.base, batches, concurrency=LOAD_CONCURRENCY,
+        arun(send_all(self.server.base, batches, concurrency=LOAD_CONCURRENCY,
                              on_done=on_done))
         seconds = time.perf_counter() - t0
         self.loads.append({"kind": kind, "entities": count, "seconds": round(seconds, 1),  # type: ignore[dict-item]
@@ -122,7 +124,7 @@ class EngineRun:
 
         profiler = self._start_profiler(scenario)
         try:
-            stats: Stats = asyncio.run(run_load(
+            stats: Stats = arun(run_load(
                 self.server.base, make, concurrency=concurrency, duration=o.duration,
                 max_requests=o.max_requests, warmup=o.warmup, on_tick=on_tick,
                 cpu=CpuSampler(self.sources)))

@@ -31,7 +31,7 @@ SITE_NORMALIZED: dict[str, Any] = {
     "capacity": {"type": "Property", "value": 8000, "unitCode": "C62"},
     "occupancy": {"type": "Property", "value": 1250, "unitCode": "C62",
                   "observedAt": "2026-11-25T09:00:00+09:00"},
-    "status": {"type": "VocabProperty", "vocab": "open"},
+    "openingStatus": {"type": "VocabProperty", "vocab": "open"},
     "operator": {"type": "Relationship", "object": CITY_ID, "objectType": "Organization"},
     "facilities": {"type": "JsonProperty",
                    "json": {"トイレ": 24, "AED": True, "備蓄倉庫": "公園北側"}},
@@ -55,17 +55,20 @@ SITE_RETURNED: dict[str, Any] = {
                   "observedAt": "2026-11-25T00:00:00.000Z"},
 }
 
+# simplified: a Property is its value; the other attribute types keep their value member
 SITE_KEY_VALUES: dict[str, Any] = {
     "id": SITE_ID, "type": "EvacuationSite", "scope": "/Japan/Hyogo/Kobe/Chuo",
-    "name": {"ja": "東遊園地", "ja-Hira": "ひがしゆうえんち", "en": "Higashi Yuenchi Park"},
-    "designation": "指定緊急避難場所", "capacity": 8000, "occupancy": 1250, "status": "open",
-    "operator": CITY_ID, "location": _LOCATION,
+    "name": {"languageMap": SITE_NORMALIZED["name"]["languageMap"]},
+    "designation": "指定緊急避難場所", "address": SITE_NORMALIZED["address"]["value"],
+    "hazardTypes": {"valueList": ["地震", "大規模な火事"]}, "capacity": 8000, "occupancy": 1250,
+    "openingStatus": {"vocab": "open"}, "operator": CITY_ID,
+    "facilities": {"json": SITE_NORMALIZED["facilities"]["json"]}, "location": _LOCATION,
 }
 
 FEATURES: dict[str, Any] = {
     "type": "FeatureCollection",
     "features": [{"id": SITE_ID, "type": "Feature", "geometry": _LOCATION,
-                  "properties": {"type": "EvacuationSite",
+                  "properties": {"type": "EvacuationSite", "scope": "/Japan/Hyogo/Kobe/Chuo",
                                  "name": {"type": "Property", "value": "東遊園地", "lang": "ja"},
                                  "capacity": SITE_RETURNED["capacity"],
                                  "occupancy": SITE_RETURNED["occupancy"]}}],
@@ -80,7 +83,7 @@ APPEND: dict[str, Any] = {
 
 MERGE_PATCH: dict[str, Any] = {
     "occupancy": {"value": 1402, "observedAt": "2026-11-25T10:00:00+09:00"},
-    "status": {"vocab": "full"},
+    "openingStatus": {"vocab": "full"},
     "notice": "urn:ngsi-ld:null",
 }
 
@@ -92,7 +95,7 @@ QUERY: dict[str, Any] = {
     "type": "Query",
     "entities": [{"type": "EvacuationSite"}],
     "attrs": ["name", "occupancy", "location"],
-    "q": 'occupancy<5000;status=="open"',
+    "q": 'occupancy<5000;openingStatus=="open"',
     "geoQ": {"georel": "near;maxDistance==1500", "geometry": "Point", "coordinates": SANNOMIYA},
 }
 
@@ -105,8 +108,8 @@ BATCH_RESULT: dict[str, Any] = {
 }
 
 UPDATE_RESULT: dict[str, Any] = {
-    "updated": ["occupancy"],
-    "notUpdated": [{"attributeName": "notice",
+    "updated": ["notice"],
+    "notUpdated": [{"attributeName": "occupancy",
                     "reason": "attribute exists and noOverwrite was set, or it does not exist for "
                               "an update"}],
 }

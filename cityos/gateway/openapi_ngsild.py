@@ -114,7 +114,7 @@ def _batch_207() -> Schema:
 
 
 def _update_207() -> Schema:
-    return _json(ref("UpdateResult"), {"partial": ex.example(ex.UPDATE_RESULT, "notice kept")},
+    return _json(ref("UpdateResult"), {"partial": ex.example(ex.UPDATE_RESULT, "options=noOverwrite: occupancy kept")},
                  "Some attributes were not changed")
 
 
@@ -123,7 +123,7 @@ _ENTITY_BODY = {"normalized": _E(ex.SITE_NORMALIZED, "指定緊急避難場所 �
                 "concise": _E(ex.SITE_CONCISE, "指定避難所 こうべ小学校 (concise)")}
 _ENTITY_OUT = {"normalized": _E(ex.SITE_RETURNED, "normalized (observedAt returned in UTC)"),
                "keyValues": _E(ex.SITE_KEY_VALUES, "options=keyValues")}
-_FEATURES = {"features": _E(ex.FEATURES, "Accept: application/geo+json, lang=ja")}
+_FEATURES = {"features": _E(ex.FEATURES, "Accept: application/geo+json; attrs=name,capacity,occupancy&lang=ja")}
 _ENTITY_OUT_SCHEMA: Schema = {"anyOf": [ref("Entity"), ref("EntityConcise"), ref("EntityKeyValues")]}
 _QUERY_PARAMS = ("id", "idPattern", "type", "attrs", "pick", "omit", "q", "georel", "geometry",
                  "coordinates", "geoproperty", "geometryProperty", "scopeQ", "local", "limit", "offset",
@@ -180,7 +180,7 @@ OPERATIONS: dict[str, Operation] = {
         (*_READ, "typeOfEntity", "attrs", "pick", "omit", "options", "format", "lang", "datasetId",
          "geometryProperty"), None,
         {"200": _json_ld(_ENTITY_OUT_SCHEMA, _ENTITY_OUT, geo=ref("Feature"),
-                         geo_examples={"feature": _E(ex.FEATURES["features"][0], "lang=ja")},
+                         geo_examples={"feature": _E(ex.FEATURES["features"][0], "attrs=name,capacity,occupancy&lang=ja")},
                          description="The entity")},
         ("400", "404", "406", "503")),
     "replaceEntity": Operation(

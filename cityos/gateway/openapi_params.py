@@ -70,7 +70,7 @@ def parameters(settings: Settings) -> dict[str, Schema]:
                        "Not with `pick`.", {"type": "string"}),
         "q": _query("q", "An NGSI-LD query (clause 4.9): `;` = and, `|` = or, `==` `!=` `<` `<=` `>` "
                     "`>=` `~=` (regex), `..` ranges, `attr[ja]` for a language, `attr.sub` for "
-                    'sub-attributes, e.g. `occupancy<5000;status=="open"`.', {"type": "string"}),
+                    'sub-attributes, e.g. `occupancy<5000;openingStatus=="open"`.', {"type": "string"}),
         "georel": _query("georel", f"Geo-relationship: one of {', '.join(GEORELS)}. `near` needs "
                          "`;maxDistance==<metres>` and/or `;minDistance==<metres>`, e.g. "
                          "`near;maxDistance==1500`. Needs `geometry` and `coordinates`.",
@@ -79,11 +79,12 @@ def parameters(settings: Settings) -> dict[str, Schema]:
                            {"enum": list(GEOMETRY_TYPES)}),
         "coordinates": _query("coordinates", "The coordinates of the query geometry as a JSON "
                               "array, lon/lat, e.g. `[135.1955,34.6946]` (三ノ宮駅).", {"type": "string"}),
-        "geoproperty": _query("geoproperty", "The GeoProperty the geo-query tests (default `location`).",
-                              {"type": "string", "default": "location"}),
+        # no schema defaults: Swagger UI would send them, and geoproperty alone is a 400
+        "geoproperty": _query("geoproperty", "The GeoProperty the geo-query tests (`location` when "
+                              "absent). Only together with `georel`.", {"type": "string"}),
         "geometryProperty": _query("geometryProperty", "With `Accept: application/geo+json`: the "
-                                   "GeoProperty that becomes each Feature's `geometry`.",
-                                   {"type": "string", "default": "location"}),
+                                   "GeoProperty that becomes each Feature's `geometry` (`location` "
+                                   "when absent).", {"type": "string"}),
         "scopeQ": _query("scopeQ", f"{_CSV} of scopes; `/Japan/Hyogo/#` matches the scope and all "
                          "below it, `/Japan/+` one level below.", {"type": "string"}),
         "local": _query("local", "`true` lists every entity of the tenant when no other filter is "

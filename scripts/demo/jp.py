@@ -227,9 +227,12 @@ def tourist_facilities(places: dict[str, Place]) -> list[Entity]:
             entity["終了時間"] = prop(row["close"])
         else:
             entity["利用可能日時特記事項"] = prop("終日見学可能（店舗・社務所などは営業時間による）")
-        entity["料金(基本)"] = prop(int(row["fee"]))  # yen
-        entity["説明"] = prop(row["desc_ja"])
-        entity["説明_英語"] = prop(row["desc_en"])
+        # The model's fee columns 料金(基本) / 料金(詳細) cannot be NGSI-LD attribute names ('(' and
+        # ')' are forbidden characters), so the basic fee goes into the description instead.
+        fee = int(row["fee"])
+        fee_text = f"料金（大人）{fee:,}円。" if fee else "入場無料。"
+        entity["説明"] = prop(row["desc_ja"] + fee_text)
+        entity["説明_英語"] = prop(row["desc_en"] + (f" Admission JPY {fee:,}." if fee else " Free."))
         entity["アクセス方法"] = prop(row["access"])
         out.append(_tail(entity, place))
     return out

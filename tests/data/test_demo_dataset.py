@@ -33,6 +33,7 @@ JP_TYPES = {"指定緊急避難場所一覧", "公共施設一覧", "AED設置�
 SDM_TYPES = {"WeatherObserved", "Device", "AirQualityObserved", "OffStreetParking", "ParkingSpot",
              "StreetlightGroup", "Streetlight"}
 ENTITY_KEYS = {"id", "type", "@context"}
+FORBIDDEN_IN_NAMES = re.compile(r"[<>\"'=;()\s]")  # NGSI-LD forbids these in attribute names
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,7 @@ def test_every_entity_is_located_in_kobe(entities: list[dict[str, Any]]) -> None
 def test_attributes_are_in_normalized_form(entities: list[dict[str, Any]]) -> None:
     for entity in entities:
         for name, attr in _attributes(entity).items():
+            assert not FORBIDDEN_IN_NAMES.search(name), (entity["id"], name)
             assert isinstance(attr, dict) and attr.get("type") in ATTRIBUTE_TYPES, (entity["id"], name)
             kind = attr["type"]
             if kind in ("Property", "GeoProperty"):

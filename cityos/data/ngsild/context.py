@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
@@ -30,6 +31,9 @@ MAX_NESTING = 8
 MAX_CONTEXT_BYTES = 1_000_000
 
 StoredLookup = Callable[[str], Awaitable[Any | None]]
+# the path under which /jsonldContexts serves a hosted context, whatever host the caller used
+HOSTED_PREFIX = "/ngsi-ld/v1/jsonldContexts/"
+_HOSTED = re.compile(r"^(?:https?://[^/]+)?(/ngsi-ld/v1/jsonldContexts/[^/?#]+)$")
 
 
 def is_core_url(url: str) -> bool:
@@ -37,11 +41,21 @@ def is_core_url(url: str) -> bool:
     return bool(_CORE_URL.match(url))
 
 
+def hosted_path(url: str) -> str | None:
+    """``/ngsi-ld/v1/jsonldContexts/{id}`` when ``url`` names a context hosted by a broker.
+
+    Hosted contexts are stored under this path rather than an absolute URL, because the host a
+    caller reaches the broker by (localhost, a container name, a public proxy) is not known to it.
+    """
+    match = _HOSTED.match(url)
+    return match.group(1) if match else None
+
+
 @lru_cache(maxsize=1)
 def core_context_document() -> dict[str, Any]:
     """The shipped core context document, as parsed JSON."""
-    text = resources.files("cityos.data.ngsild.contexts").joinpath(
-        "ngsi-ld-core-context-v1.8.jsonld").read_text(encoding="utf-8")
+    text = resources.files("cityos.data.ngsild").joinpath(
+        "contexts/ngsi-ld-core-context-v1.8.jsonld").read_text(encoding="utf-8")
     doc: dict[str, Any] = json.loads(text)
     return doc
 
@@ -61,6 +75,8 @@ class ContextResolver:
         self.cache_ttl = cache_ttl
         self.allow_fetch = allow_fetch
         self._documents: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._fetched_at: dict[str, str] = {}  # url -> wall-clock time of the (last) fetch
+        self.started_at = _utc_now()
         self._preloaded: dict[str, Any] = {}
         self._term_maps: OrderedDict[str, TermMap] = OrderedDict()
         self._cache_size = cache_size
@@ -71,13 +87,28 @@ class ContextResolver:
         self._preloaded[url] = document
 
     def forget(self, url: str) -> None:
-        """Drop a cached remote document (``DELETE /jsonldContexts/{id}?reload=true``)."""
+        """Drop a cached remote document (``DELETE /jsonldContexts/{id}``)."""
         self._documents.pop(url, None)
+        self._fetched_at.pop(url, None)
+        self._term_maps.clear()
+
+    async def reload(self, url: str) -> None:
+        """Fetch a cached remote document again now (``reload=true``); 503 when it cannot be."""
+        document = await self._fetch(url)
+        self._documents[url] = (time.monotonic(), document)
+        self._fetched_at[url] = _utc_now()
         self._term_maps.clear()
 
     def cached_urls(self) -> list[str]:
         """URLs of every remote context currently cached."""
         return list(self._documents)
+
+    def cached_document(self, url: str) -> tuple[Any, str] | None:
+        """A cached remote document and when it was fetched, or ``None``."""
+        hit = self._documents.get(url)
+        if hit is None:
+            return None
+        return hit[1], self._fetched_at.get(url, self.started_at)
 
     async def term_map(self, context: Any) -> TermMap:
         """The term map for a ``@context`` value (URL, object or list of them); ``None`` = core."""
@@ -129,17 +160,27 @@ class ContextResolver:
         if url in self._preloaded:
             return self._preloaded[url]
         if self.stored_lookup is not None:
-            stored = await self.stored_lookup(url)
+            path = hosted_path(url)
+            stored = await self.stored_lookup(path) if path is not None else None
+            if stored is None:
+                stored = await self.stored_lookup(url)
             if stored is not None:
                 return stored
         hit = self._documents.get(url)
         now = time.monotonic()
         if hit is not None and now - hit[0] < self.cache_ttl:
             return hit[1]
-        document = await self._fetch(url)
+        try:
+            document = await self._fetch(url)
+        except LdContextNotAvailable:
+            if hit is not None:
+                return hit[1]  # an expired copy beats failing every request while it is down
+            raise
         self._documents[url] = (now, document)
+        self._fetched_at[url] = _utc_now()
         if len(self._documents) > self._cache_size:
-            self._documents.popitem(last=False)
+            oldest, _ = self._documents.popitem(last=False)
+            self._fetched_at.pop(oldest, None)
         return document
 
     async def _fetch(self, url: str) -> Any:
@@ -160,6 +201,10 @@ class ContextResolver:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise LdContextNotAvailable(f"@context {url} is not valid JSON") from exc
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_link_header(value: str | None) -> str | None:

@@ -10,11 +10,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cityos.core.problems import BadRequestData, ResourceNotFound
-from cityos.data.ngsild.negotiation import choose_accept, request_context, response_context_url
+from cityos.data.ngsild.negotiation import (
+    choose_accept,
+    request_context,
+    response_context_url,
+    tenant_of,
+)
 from cityos.data.ngsild.payload import check_name
 from cityos.data.ngsild.responses import with_context
 from cityos.data.ngsild.routes_entities import BASE, broker_of, read_tenant
-from cityos.data.ngsild.store.base import TypeInfo
+from cityos.data.ngsild.store.base import QueryPlan, TypeInfo
 from cityos.data.ngsild.terms import TermMap
 
 
@@ -29,6 +34,19 @@ async def _setup(request: Request) -> tuple[list[TypeInfo], TermMap, str, str, b
         raise BadRequestData("details must be true or false")
     infos = await broker.store.type_info(tenant)
     return infos, tm, accept, response_context_url(url), details == "true"
+
+
+async def _attribute_count(request: Request, iri: str) -> int:
+    """How many entities hold the attribute (``attributeCount``, clause 5.2.28).
+
+    The store's type summary counts entities per type, not per attribute, so this asks the store
+    for the number of entities having the attribute (a count-only query: no entity is loaded
+    into the response).
+    """
+    broker = broker_of(request)
+    plan = QueryPlan(tenant=tenant_of(request), attrs=frozenset({iri}), limit=0, count=True)
+    _, total = await broker.store.query(plan)
+    return total or 0
 
 
 def _list_id(kind: str) -> str:
@@ -66,13 +84,13 @@ async def type_details(request: Request) -> Response:
     return with_context(body, accept, ctx)
 
 
-def _attributes(infos: list[TypeInfo]) -> dict[str, tuple[set[str], set[str], int]]:
-    """attribute IRI -> (attribute types, entity type IRIs, entities having it per type count)."""
-    out: dict[str, tuple[set[str], set[str], int]] = {}
+def _attributes(infos: list[TypeInfo]) -> dict[str, tuple[set[str], set[str]]]:
+    """attribute IRI -> (attribute types seen, entity type IRIs having it)."""
+    out: dict[str, tuple[set[str], set[str]]] = {}
     for info in infos:
         for attr, kinds in info.attributes.items():
-            kinds_seen, types_seen, count = out.get(attr, (set(), set(), 0))
-            out[attr] = (kinds_seen | kinds, types_seen | {info.type}, count + info.count)
+            kinds_seen, types_seen = out.get(attr, (set(), set()))
+            out[attr] = (kinds_seen | kinds, types_seen | {info.type})
     return out
 
 
@@ -84,6 +102,7 @@ async def list_attributes(request: Request) -> Response:
     body: Any
     if details:
         body = [{"id": a, "type": "Attribute", "attributeName": tm.compact(a),
+                 "attributeCount": await _attribute_count(request, a),
                  "attributeTypes": sorted(attrs[a][0]),
                  "typeNames": sorted(tm.compact(t) for t in attrs[a][1])} for a in names]
     else:
@@ -100,9 +119,10 @@ async def attribute_details(request: Request) -> Response:
     attrs = _attributes(infos)
     if iri not in attrs:
         raise ResourceNotFound(f"no entity has an attribute {name!r}")
-    kinds, types, count = attrs[iri]
+    kinds, types = attrs[iri]
     body = {"id": iri, "type": "Attribute", "attributeName": tm.compact(iri),
-            "attributeCount": count, "attributeTypes": sorted(kinds),
+            "attributeCount": await _attribute_count(request, iri),
+            "attributeTypes": sorted(kinds),
             "typeNames": sorted(tm.compact(t) for t in types)}
     return with_context(body, accept, ctx)
 

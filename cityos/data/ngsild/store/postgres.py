@@ -19,12 +19,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import orjson
 from asyncpg import exceptions as pgerr
-from asyncpg.pool import PoolConnectionProxy
 
 from cityos.core.problems import AlreadyExists, BadRequestData, ServiceUnavailable
 from cityos.data.ngsild.model import Entity
@@ -47,7 +46,10 @@ from cityos.data.ngsild.store.postgres_sql import (
 
 log = logging.getLogger(__name__)
 
-Conn = PoolConnectionProxy[asyncpg.Record]
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Conn = PoolConnectionProxy[asyncpg.Record]
 T = TypeVar("T")
 
 # PostgreSQL (or the way to it) is down, restarting, overloaded or out of connections.
@@ -180,11 +182,10 @@ class PostgresEntityStore:
             for attempt in range(1, LOCK_RETRIES + 1):
                 try:
                     async with conn.transaction():
-                        current = await _lock(conn, tenant, ids)
-                        existing = {i for i, e in current.items() if e is not None}
+                        current, seqs = await _lock(conn, tenant, ids)
                         called = True
                         ws: WriteSet = fn(current)
-                        await _apply(conn, tenant, ws, existing)
+                        await _apply(conn, tenant, ws, seqs)
                 except pgerr.DeadlockDetectedError as exc:
                     if called or attempt == LOCK_RETRIES:
                         raise ServiceUnavailable(f"write conflict, please retry ({exc})",
@@ -370,27 +371,30 @@ async def _ensure_schema(conn: Conn) -> bool:
     return postgis
 
 
-async def _lock(conn: Conn, tenant: str, ids: list[str]) -> dict[str, Entity | None]:
-    """The current state of ``ids``, locked until the end of the transaction."""
+async def _lock(conn: Conn, tenant: str,
+                ids: list[str]) -> tuple[dict[str, Entity | None], dict[str, int]]:
+    """The current state of ``ids`` (and the seq of those that exist), locked until the end of
+    the transaction."""
     current: dict[str, Entity | None] = dict.fromkeys(ids)
+    seqs: dict[str, int] = {}
     if not ids:
-        return current
-    for entity_id, doc in await conn.fetch(SELECT_FOR_UPDATE, tenant, ids):
-        current[entity_id] = doc
+        return current, seqs
+    for entity_id, seq, doc in await conn.fetch(SELECT_FOR_UPDATE, tenant, ids):
+        current[entity_id], seqs[entity_id] = doc, seq
     missing = [i for i, e in current.items() if e is None]
     if missing:
         # Absent rows cannot be locked: lock their ids instead, then look again, since another
         # writer may have created some of them while we waited.
         await conn.execute(LOCK_SQL, *lock_args(tenant, missing))
-        for entity_id, doc in await conn.fetch(SELECT_FOR_UPDATE, tenant, missing):
-            current[entity_id] = doc
-    return current
+        for entity_id, seq, doc in await conn.fetch(SELECT_FOR_UPDATE, tenant, missing):
+            current[entity_id], seqs[entity_id] = doc, seq
+    return current, seqs
 
 
-async def _apply(conn: Conn, tenant: str, ws: WriteSet, existing: set[str]) -> None:
+async def _apply(conn: Conn, tenant: str, ws: WriteSet, seqs: dict[str, int]) -> None:
     register = bool(ws.upserts or ws.deletes)
     if ws.upserts:
-        statement = upsert_statement(tenant, ws.upserts, existing, register)
+        statement = upsert_statement(tenant, ws.upserts, seqs, register)
         await conn.execute(statement.sql, *statement.args)
         register = False
     if ws.deletes:

@@ -83,7 +83,7 @@ ID_LOCKS_MAX = 256      # more new ids than this in one write: lock the tenant i
 
 LOCK_SQL = ("SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k) ELSE pg_advisory_xact_lock(k) "
             "END FROM unnest($1::bigint[], $2::bool[]) AS u(k, s)")
-SELECT_FOR_UPDATE = ("SELECT id, doc FROM entities WHERE tenant = $1 AND id = ANY($2::text[]) "
+SELECT_FOR_UPDATE = ("SELECT id, seq, doc FROM entities WHERE tenant = $1 AND id = ANY($2::text[]) "
                      "ORDER BY id FOR UPDATE")
 
 
@@ -117,18 +117,19 @@ class Upsert:
     args: list[Any]
 
 
-def upsert_statement(tenant: str, upserts: list[Entity], existing: set[str],
+def upsert_statement(tenant: str, upserts: list[Entity], seqs: dict[str, int],
                      register_tenant: bool) -> Upsert:
-    """INSERT the entities ``fn`` saw as new (so a concurrent create fails on the unique key),
-    UPDATE the ones it saw, and replace their geo rows, all in one statement."""
+    """One statement for a write set's upserts: INSERT the entities ``fn`` saw as new (so that a
+    concurrent create of the same id fails on the unique key), UPDATE by ``seq`` the ones it saw
+    (``seqs``: id -> seq of the locked rows), replace their geo rows and register the tenant."""
     latest: dict[str, Entity] = {}
     for entity in upserts:           # the same id twice: the last version wins, as in SQLite
         latest[entity["id"]] = entity
-    new = [e for i, e in latest.items() if i not in existing]
-    old = [e for i, e in latest.items() if i in existing]
+    new = [e for i, e in latest.items() if i not in seqs]
+    old = [e for i, e in latest.items() if i in seqs]
+    old_seqs = [seqs[e["id"]] for e in old]
     args: list[Any] = [tenant]
     ctes: list[str] = []
-    sources: list[str] = []
     if register_tenant:
         ctes.append("t AS (INSERT INTO tenants (name) VALUES ($1) ON CONFLICT DO NOTHING)")
     if new:
@@ -138,29 +139,40 @@ def upsert_statement(tenant: str, upserts: list[Entity], existing: set[str],
             f"SELECT $1, u.d->>'id', {_TYPES_OF}, u.d "
             f"FROM unnest(${len(args)}::jsonb[]) WITH ORDINALITY AS u(d, n) ORDER BY u.n "
             "RETURNING seq, id)")
-        sources.append("SELECT seq, id FROM ins")
     if old:
-        args.append(old)
+        args.extend([old_seqs, old])
+        s, d = len(args) - 1, len(args)
         ctes.append(
             f"upd AS (UPDATE entities e SET doc = u.d, types = {_TYPES_OF} "
-            f"FROM unnest(${len(args)}::jsonb[]) AS u(d) "
-            "WHERE e.tenant = $1 AND e.id = u.d->>'id' RETURNING e.seq, e.id)")
-        sources.append("SELECT seq, id FROM upd")
-        ctes.append("gdel AS (DELETE FROM entity_geo g USING upd WHERE g.seq = upd.seq)")
-    geo = [(e["id"], attr, box) for e in latest.values() for attr, box in geo_boxes(e)]
-    if geo:
-        base = len(args)
-        args.extend([[g[0] for g in geo], [g[1] for g in geo],
-                     *([g[2][k] for g in geo] for k in range(4))])
-        cols = ", ".join(f"${base + k}::{t}[]" for k, t in
-                         enumerate(("text", "text", "float8", "float8", "float8", "float8"), 1))
+            f"FROM unnest(${s}::bigint[], ${d}::jsonb[]) AS u(seq, d) "
+            f"WHERE e.seq = ANY(${s}::bigint[]) AND e.seq = u.seq)")
+        ctes.append(f"gdel AS (DELETE FROM entity_geo WHERE seq = ANY(${s}::bigint[]))")
+    old_geo = [(seqs[e["id"]], attr, box) for e in old for attr, box in geo_boxes(e)]
+    if old_geo:
+        args.extend(_columns(old_geo))
+        cols = _unnest_columns(len(args) - 5, "bigint")
         ctes.append(
-            "gins AS (INSERT INTO entity_geo (seq, tenant, attr, minx, miny, maxx, maxy) "
-            "SELECT s.seq, $1, g.attr, g.minx, g.miny, g.maxx, g.maxy "
-            f"FROM unnest({cols}) AS g(id, attr, minx, miny, maxx, maxy) "
-            f"JOIN ({' UNION ALL '.join(sources)}) s ON s.id = g.id)")
-    body = "SELECT count(*) FROM ins" if new else "SELECT 0"
-    return Upsert(f"WITH {', '.join(ctes)} {body}" if ctes else body, args)
+            "gold AS (INSERT INTO entity_geo (seq, tenant, attr, minx, miny, maxx, maxy) "
+            f"SELECT g.seq, $1, g.attr, g.minx, g.miny, g.maxx, g.maxy FROM unnest({cols}) "
+            "AS g(seq, attr, minx, miny, maxx, maxy))")
+    new_geo = [(e["id"], attr, box) for e in new for attr, box in geo_boxes(e)]
+    if new_geo:
+        args.extend(_columns(new_geo))
+        cols = _unnest_columns(len(args) - 5, "text")
+        ctes.append(
+            "gnew AS (INSERT INTO entity_geo (seq, tenant, attr, minx, miny, maxx, maxy) "
+            "SELECT ins.seq, $1, g.attr, g.minx, g.miny, g.maxx, g.maxy "
+            f"FROM unnest({cols}) AS g(id, attr, minx, miny, maxx, maxy) JOIN ins ON ins.id = g.id)")
+    return Upsert(f"WITH {', '.join(ctes)} SELECT 1", args)
+
+
+def _columns(rows: list[tuple[Any, str, tuple[float, float, float, float]]]) -> list[list[Any]]:
+    return [[r[0] for r in rows], [r[1] for r in rows], *([r[2][k] for r in rows] for k in range(4))]
+
+
+def _unnest_columns(first: int, key_type: str) -> str:
+    types = (key_type, "text", "float8", "float8", "float8", "float8")
+    return ", ".join(f"${first + k}::{t}[]" for k, t in enumerate(types))
 
 
 def delete_statement(register_tenant: bool) -> str:

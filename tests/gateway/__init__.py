@@ -1,0 +1,1 @@
+"""Tests of the gateway block: the OpenAPI document and the API console."""
