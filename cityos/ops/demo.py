@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cityos.data.ngsild import Broker, ContextResolver, TermMap, batch_upsert
+from cityos.data.ngsild import Broker, ContextResolver, TermMap, batch_upsert, utc_now
 
 
 def preload_demo_contexts(resolver: ContextResolver) -> None:
@@ -25,6 +25,7 @@ async def load_demo(broker: Broker, tenant: str = "") -> int:
     async def term_map_for(context: Any) -> TermMap:
         return await broker.resolver.term_map(context)
 
+    await register_demo_context(broker, tenant)
     loaded = 0
     size = broker.settings.max_batch_size
     for start in range(0, len(entities), size):
@@ -34,3 +35,19 @@ async def load_demo(broker: Broker, tenant: str = "") -> int:
             raise RuntimeError(f"demo data failed to load: {result.errors[:3]}")
         loaded += len(result.success)
     return loaded
+
+
+DEMO_CONTEXT_ID = "kobe-demo"
+
+
+async def register_demo_context(broker: Broker, tenant: str = "") -> str:
+    """Host one context combining every demo model's context, at
+    ``/ngsi-ld/v1/jsonldContexts/kobe-demo``, so callers can name all demo types and attributes
+    with short terms through a single ``Link`` header."""
+    from cityos.data.demo import demo_contexts
+
+    settings = broker.settings
+    url = f"http://{settings.host}:{settings.port}/ngsi-ld/v1/jsonldContexts/{DEMO_CONTEXT_ID}"
+    document = {"@context": sorted(demo_contexts())}
+    await broker.store.put_context(tenant, DEMO_CONTEXT_ID, url, "Hosted", document, utc_now())
+    return url

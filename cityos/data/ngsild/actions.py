@@ -6,6 +6,7 @@ a failing request never leaves a partial write behind.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,10 +108,9 @@ async def merge_entity(broker: Broker, tenant: str, entity_id: str, body: Any,
     fragments: dict[str, Instance] = {}
     for name, raw in body.items():
         if _is_bare_fragment(name, raw):
-            try:
+            # not a valid fragment: then it can only be a value (already parsed above)
+            with contextlib.suppress(Problem):
                 fragments[tm.expand(name)] = _fragment(raw, tm.expand(name), name, tm, now)
-            except Problem:
-                pass  # not a valid fragment: it can only be a value (already parsed above)
 
     def fn(current: dict[str, Entity | None]) -> WriteSet:
         entity = current[entity_id]

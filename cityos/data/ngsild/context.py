@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Any

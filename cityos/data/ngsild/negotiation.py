@@ -139,10 +139,9 @@ def _body_context(body: Any, *, required: bool) -> Any:
     if isinstance(body, list):
         # Batch bodies: each entity carries its own @context; the first one frames the reply.
         for item in body:
-            if isinstance(item, dict):
-                if "@context" not in item and required:
-                    raise BadRequestData("every entity of an application/ld+json batch must "
-                                         "contain @context")
+            if isinstance(item, dict) and "@context" not in item and required:
+                raise BadRequestData("every entity of an application/ld+json batch must "
+                                     "contain @context")
         first = next((i for i in body if isinstance(i, dict)), None)
         return first.get("@context") if first else None
     return None

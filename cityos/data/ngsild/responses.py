@@ -1,14 +1,19 @@
-"""Building NGSI-LD responses: the ``@context`` in a ``Link`` header or in the body, pagination."""
+"""Building NGSI-LD responses: the ``@context`` in a ``Link`` header or in the body, pagination,
+and the routes' error responses."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from cityos.core.http import json_response
+from cityos.core.problems import Problem
 from cityos.data.ngsild.context import link_header
 from cityos.data.ngsild.negotiation import GEO_JSON, JSON, JSON_LD
 
@@ -40,7 +45,7 @@ def page_headers(request: Request, offset: int, limit: int, returned: int,
         headers["NGSILD-Results-Count"] = str(total)
     links: list[str] = []
     params = dict(request.query_params)
-    more = total is not None and offset + limit < total or total is None and returned == limit
+    more = (total is not None and offset + limit < total) or (total is None and returned == limit)
     if limit and more:
         params["offset"] = str(offset + limit)
         links.append(f'<{request.url.path}?{urlencode(params)}>; rel="next"; type="application/json"')
@@ -55,3 +60,25 @@ def page_headers(request: Request, offset: int, limit: int, returned: int,
 def no_content(headers: dict[str, str] | None = None) -> Response:
     """204 with no body."""
     return Response(status_code=204, headers=headers)
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def ngsild_route(path: str, endpoint: Endpoint, *, methods: list[str], name: str) -> Route:
+    """A route of the NGSI-LD API whose errors are ProblemDetails sent as ``application/json``.
+
+    ETSI GS CIM 009 clause 5.5.3: "Even though IETF RFC 7807 defines a specific MIME type for error
+    payloads, NGSI-LD implementations shall use the standard JSON MIME type (application/json)
+    when reporting errors, so that old clients or existing tools are not broken."  The app-wide
+    handler answers ``application/problem+json`` (right for the other APIs), so the NGSI-LD routes
+    render their own problems here; the body is the same.
+    """
+    @functools.wraps(endpoint)
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Problem as problem:
+            return json_response(problem.body(), problem.status, problem.headers or None)
+
+    return Route(path, answer, methods=methods, name=name)

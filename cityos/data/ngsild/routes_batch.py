@@ -6,7 +6,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityos.core.http import json_response
 from cityos.core.problems import BadRequestData
@@ -22,7 +21,7 @@ from cityos.data.ngsild.negotiation import (
 )
 from cityos.data.ngsild.queryparams import build_plan, page_bounds, render_options, split_list
 from cityos.data.ngsild.render import render_entity, render_feature
-from cityos.data.ngsild.responses import no_content, page_headers, with_context
+from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
 from cityos.data.ngsild.routes_entities import BASE, broker_of, read_tenant
 from cityos.data.ngsild.terms import TermMap
 
@@ -166,10 +165,11 @@ def _query_params(query: dict[str, Any]) -> dict[str, Any]:
 
 
 ROUTES = [
-    Route(f"{BASE}/entityOperations/create", batch_create, methods=["POST"], name="batchEntityCreation"),
-    Route(f"{BASE}/entityOperations/upsert", batch_upsert, methods=["POST"], name="batchEntityUpsert"),
-    Route(f"{BASE}/entityOperations/update", batch_update, methods=["POST"], name="batchEntityUpdate"),
-    Route(f"{BASE}/entityOperations/merge", batch_merge, methods=["POST"], name="batchEntityMerge"),
-    Route(f"{BASE}/entityOperations/delete", batch_delete, methods=["POST"], name="batchEntityDelete"),
-    Route(f"{BASE}/entityOperations/query", batch_query, methods=["POST"], name="queryBatch"),
+    ngsild_route(f"{BASE}/entityOperations/create", batch_create,
+                 methods=["POST"], name="batchEntityCreation"),
+    ngsild_route(f"{BASE}/entityOperations/upsert", batch_upsert, methods=["POST"], name="batchEntityUpsert"),
+    ngsild_route(f"{BASE}/entityOperations/update", batch_update, methods=["POST"], name="batchEntityUpdate"),
+    ngsild_route(f"{BASE}/entityOperations/merge", batch_merge, methods=["POST"], name="batchEntityMerge"),
+    ngsild_route(f"{BASE}/entityOperations/delete", batch_delete, methods=["POST"], name="batchEntityDelete"),
+    ngsild_route(f"{BASE}/entityOperations/query", batch_query, methods=["POST"], name="queryBatch"),
 ]

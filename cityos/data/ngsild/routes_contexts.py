@@ -14,7 +14,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityos.core.http import json_response
 from cityos.core.problems import BadRequestData, ResourceNotFound
@@ -27,7 +26,7 @@ from cityos.data.ngsild.context import (
 )
 from cityos.data.ngsild.negotiation import choose_accept, read_body, tenant_of
 from cityos.data.ngsild.payload import utc_now
-from cityos.data.ngsild.responses import no_content
+from cityos.data.ngsild.responses import ngsild_route, no_content
 from cityos.data.ngsild.routes_entities import BASE, broker_of
 
 CORE_ID = "core"
@@ -49,7 +48,7 @@ def _bool_param(request: Request, name: str) -> bool:
 async def add_context(request: Request) -> Response:
     """POST /jsonldContexts: host a context; 201 with its path in ``Location``, no body."""
     broker = broker_of(request)
-    framed = await read_body(request, broker.settings.max_body_bytes)
+    framed = await read_body(request, broker.settings.max_body_bytes, context_is_payload=True)
     body = framed.body
     if not isinstance(body, dict) or "@context" not in body:
         raise BadRequestData('the body must be a JSON object with a "@context" member')
@@ -152,9 +151,10 @@ async def delete_context(request: Request) -> Response:
 
 
 ROUTES = [
-    Route(f"{BASE}/jsonldContexts", add_context, methods=["POST"], name="addContext"),
-    Route(f"{BASE}/jsonldContexts", list_contexts, methods=["GET"], name="listContexts"),
-    Route(f"{BASE}/jsonldContexts/{{ctx_id:path}}", serve_context, methods=["GET"], name="serveContext"),
-    Route(f"{BASE}/jsonldContexts/{{ctx_id:path}}", delete_context, methods=["DELETE"],
-          name="deleteContext"),
+    ngsild_route(f"{BASE}/jsonldContexts", add_context, methods=["POST"], name="addContext"),
+    ngsild_route(f"{BASE}/jsonldContexts", list_contexts, methods=["GET"], name="listContexts"),
+    ngsild_route(f"{BASE}/jsonldContexts/{{ctx_id:path}}", serve_context,
+                 methods=["GET"], name="serveContext"),
+    ngsild_route(f"{BASE}/jsonldContexts/{{ctx_id:path}}", delete_context,
+                 methods=["DELETE"], name="deleteContext"),
 ]

@@ -1,4 +1,5 @@
-"""Discovery (clause 5.7.5 - 5.7.10): ``/types``, ``/types/{type}``, ``/attributes``, ``/attributes/{attr}``."""
+"""Discovery (clause 5.7.5 - 5.7.10): ``/types``, ``/types/{type}``, ``/attributes``,
+``/attributes/{attr}``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityos.core.problems import BadRequestData, ResourceNotFound
 from cityos.data.ngsild.negotiation import (
@@ -17,7 +17,7 @@ from cityos.data.ngsild.negotiation import (
     tenant_of,
 )
 from cityos.data.ngsild.payload import check_name
-from cityos.data.ngsild.responses import with_context
+from cityos.data.ngsild.responses import ngsild_route, with_context
 from cityos.data.ngsild.routes_entities import BASE, broker_of, read_tenant
 from cityos.data.ngsild.store.base import QueryPlan, TypeInfo
 from cityos.data.ngsild.terms import TermMap
@@ -128,9 +128,9 @@ async def attribute_details(request: Request) -> Response:
 
 
 ROUTES = [
-    Route(f"{BASE}/types", list_types, methods=["GET"], name="retrieveEntityTypes"),
-    Route(f"{BASE}/types/{{type}}", type_details, methods=["GET"], name="retrieveEntityTypeInfo"),
-    Route(f"{BASE}/attributes", list_attributes, methods=["GET"], name="retrieveAttrTypes"),
-    Route(f"{BASE}/attributes/{{attr}}", attribute_details, methods=["GET"],
-          name="retrieveAttrTypeInfo"),
+    ngsild_route(f"{BASE}/types", list_types, methods=["GET"], name="retrieveEntityTypes"),
+    ngsild_route(f"{BASE}/types/{{type}}", type_details, methods=["GET"], name="retrieveEntityTypeInfo"),
+    ngsild_route(f"{BASE}/attributes", list_attributes, methods=["GET"], name="retrieveAttrTypes"),
+    ngsild_route(f"{BASE}/attributes/{{attr}}", attribute_details,
+                 methods=["GET"], name="retrieveAttrTypeInfo"),
 ]

@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cityos.core.problems import BadRequestData, NonexistentTenant
 from cityos.data.ngsild import actions
@@ -22,7 +21,7 @@ from cityos.data.ngsild.negotiation import (
 )
 from cityos.data.ngsild.queryparams import build_plan, render_options, split_list
 from cityos.data.ngsild.render import render_entity, render_feature
-from cityos.data.ngsild.responses import no_content, page_headers, with_context
+from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
 from cityos.data.ngsild.terms import TermMap
 
 BASE = "/ngsi-ld/v1"
@@ -207,21 +206,21 @@ async def delete_attribute(request: Request) -> Response:
 
 
 ROUTES = [
-    Route(f"{BASE}/entities", create_entity, methods=["POST"], name="createEntity"),
-    Route(f"{BASE}/entities", query_entities, methods=["GET"], name="queryEntity"),
-    Route(f"{BASE}/entities", purge_entities, methods=["DELETE"], name="deleteEntities"),
-    Route(f"{BASE}/entities/{{entity_id}}", retrieve_entity, methods=["GET"], name="retrieveEntity"),
-    Route(f"{BASE}/entities/{{entity_id}}", replace_entity, methods=["PUT"], name="replaceEntity"),
-    Route(f"{BASE}/entities/{{entity_id}}", merge_entity, methods=["PATCH"], name="mergeEntity"),
-    Route(f"{BASE}/entities/{{entity_id}}", delete_entity, methods=["DELETE"], name="deleteEntity"),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs", append_attributes, methods=["POST"],
-          name="appendAttrs"),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs", update_attributes, methods=["PATCH"],
-          name="updateAttrs"),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", partial_attribute_update,
-          methods=["PATCH"], name="partialAttrUpdate"),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", replace_attribute, methods=["PUT"],
-          name="replaceAttrs"),
-    Route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", delete_attribute, methods=["DELETE"],
-          name="deleteAttrs"),
+    ngsild_route(f"{BASE}/entities", create_entity, methods=["POST"], name="createEntity"),
+    ngsild_route(f"{BASE}/entities", query_entities, methods=["GET"], name="queryEntity"),
+    ngsild_route(f"{BASE}/entities", purge_entities, methods=["DELETE"], name="deleteEntities"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}", retrieve_entity, methods=["GET"], name="retrieveEntity"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}", replace_entity, methods=["PUT"], name="replaceEntity"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}", merge_entity, methods=["PATCH"], name="mergeEntity"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}", delete_entity, methods=["DELETE"], name="deleteEntity"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs", append_attributes,
+                 methods=["POST"], name="appendAttrs"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs", update_attributes,
+                 methods=["PATCH"], name="updateAttrs"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", partial_attribute_update,
+                 methods=["PATCH"], name="partialAttrUpdate"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", replace_attribute,
+                 methods=["PUT"], name="replaceAttrs"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", delete_attribute,
+                 methods=["DELETE"], name="deleteAttrs"),
 ]

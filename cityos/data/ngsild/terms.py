@@ -22,7 +22,7 @@ KEYWORD_ALIASES = frozenset({"@id", "@type"})
 class TermMap:
     """Expands and compacts names for one effective ``@context``."""
 
-    __slots__ = ("terms", "vocab", "_reverse", "_expand_cache", "_compact_cache")
+    __slots__ = ("_compact_cache", "_expand_cache", "_reverse", "terms", "vocab")
 
     def __init__(self, terms: dict[str, str], vocab: str | None) -> None:
         self.terms = terms

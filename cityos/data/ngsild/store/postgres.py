@@ -379,9 +379,9 @@ async def _lock(conn: Conn, tenant: str,
     seqs: dict[str, int] = {}
     if not ids:
         return current, seqs
-    for entity_id, seq, doc in await conn.fetch(SELECT_FOR_UPDATE, tenant, ids):
+    for entity_id, seq, doc in await conn.fetch(SELECT_FOR_UPDATE, tenant, sorted(current)):
         current[entity_id], seqs[entity_id] = doc, seq
-    missing = [i for i, e in current.items() if e is None]
+    missing = sorted(i for i, e in current.items() if e is None)
     if missing:
         # Absent rows cannot be locked: lock their ids instead, then look again, since another
         # writer may have created some of them while we waited.
