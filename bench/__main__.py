@@ -52,6 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="write every result here")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="record each scenario with py-spy (raw collapsed stacks) into DIR")
+    parser.add_argument("--quiet-wait", type=float, default=120.0,
+                        help="before each scenario, wait up to this many seconds until other "
+                             "processes use < 25%% of a core (default 120; 0 = do not wait)")
     parser.add_argument("--seed", type=int, default=20251125)
     args = parser.parse_args(argv)
     if args.only:
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{env['cores']} cores {env['cpu']}")
     options = Options(scale=args.scale, query_scale=args.query_scale, duration=args.duration,
                       warmup=args.warmup, max_requests=args.max_requests,
-                      concurrency=args.concurrency, seed=args.seed, profile_dir=args.profile)
+                      concurrency=args.concurrency, seed=args.seed, profile_dir=args.profile,
+                      quiet_wait=args.quiet_wait)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]

@@ -17,6 +17,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TaskID,
     TimeRemainingColumn,
 )
 
@@ -43,6 +44,8 @@ class Options:
     concurrency: int | None
     seed: int
     profile_dir: Path | None
+    quiet_wait: float = 120.0   # seconds to wait at most for other jobs to leave the CPU
+    quiet_below: float = 25.0   # "quiet": other processes use less than this % of one core
 
 
 class LoadFailed(RuntimeError):
@@ -122,6 +125,7 @@ class EngineRun:
             self.progress.update(task, completed=round(elapsed, 1),
                                  info=f"{requests:,} req, {rate:,.0f}/s")
 
+        self.wait_quiet(task)
         profiler = self._start_profiler(scenario)
         try:
             stats: Stats = arun(run_load(
@@ -141,6 +145,20 @@ class EngineRun:
             for sample in stats.error_samples:
                 self.progress.console.print(f"[red]  error:[/] {sample}")
         return result
+
+    def wait_quiet(self, task: TaskID) -> float:
+        """Wait (bounded) until processes outside the benchmark leave the CPU: the machine may
+        be shared with other people's test runs, which would make the numbers meaningless."""
+        deadline = time.monotonic() + self.options.quiet_wait
+        while True:
+            sampler = CpuSampler(self.sources)
+            sampler.start()
+            time.sleep(1.0)
+            other = sampler.stop().get("other", 0.0)
+            if other < self.options.quiet_below or time.monotonic() >= deadline:
+                return other
+            self.progress.update(task, info=f"waiting for a quiet machine: other processes use "
+                                            f"{other:.0f}% CPU")
 
     def _start_profiler(self, scenario: Scenario) -> subprocess.Popen[bytes] | None:
         if self.options.profile_dir is None:

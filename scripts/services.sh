@@ -9,6 +9,7 @@ if [ -n "$pg_major" ] && [ ! -f "/usr/share/postgresql/$pg_major/extension/postg
   need_apt+=("postgresql-$pg_major-postgis-3")
 fi
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "==> apt-get install ${need_apt[*]}"

@@ -114,7 +114,8 @@ def _batch_207() -> Schema:
 
 
 def _update_207() -> Schema:
-    return _json(ref("UpdateResult"), {"partial": ex.example(ex.UPDATE_RESULT, "options=noOverwrite: occupancy kept")},
+    return _json(ref("UpdateResult"),
+                 {"partial": ex.example(ex.UPDATE_RESULT, "options=noOverwrite: occupancy kept")},
                  "Some attributes were not changed")
 
 
@@ -123,7 +124,8 @@ _ENTITY_BODY = {"normalized": _E(ex.SITE_NORMALIZED, "指定緊急避難場所 �
                 "concise": _E(ex.SITE_CONCISE, "指定避難所 こうべ小学校 (concise)")}
 _ENTITY_OUT = {"normalized": _E(ex.SITE_RETURNED, "normalized (observedAt returned in UTC)"),
                "keyValues": _E(ex.SITE_KEY_VALUES, "options=keyValues")}
-_FEATURES = {"features": _E(ex.FEATURES, "Accept: application/geo+json; attrs=name,capacity,occupancy&lang=ja")}
+_GEO_QUERY = "attrs=name,capacity,occupancy&lang=ja"
+_FEATURES = {"features": _E(ex.FEATURES, f"Accept: application/geo+json; {_GEO_QUERY}")}
 _ENTITY_OUT_SCHEMA: Schema = {"anyOf": [ref("Entity"), ref("EntityConcise"), ref("EntityKeyValues")]}
 _QUERY_PARAMS = ("id", "idPattern", "type", "attrs", "pick", "omit", "q", "georel", "geometry",
                  "coordinates", "geoproperty", "geometryProperty", "scopeQ", "local", "limit", "offset",
@@ -176,11 +178,12 @@ OPERATIONS: dict[str, Operation] = {
     "retrieveEntity": Operation(
         "Entities", "Retrieve an entity / エンティティ取得",
         "One entity, shaped like a query result (`options`, `format`, `attrs`, `pick`, `omit`, "
-        "`lang`, `datasetId`; `Accept: application/geo+json` gives a Feature).",
+        "`lang`, `datasetId`; `Accept: application/geo+json` gives a Feature). 404 also when the "
+        "entity has none of the attributes `attrs` names.",
         (*_READ, "typeOfEntity", "attrs", "pick", "omit", "options", "format", "lang", "datasetId",
          "geometryProperty"), None,
         {"200": _json_ld(_ENTITY_OUT_SCHEMA, _ENTITY_OUT, geo=ref("Feature"),
-                         geo_examples={"feature": _E(ex.FEATURES["features"][0], "attrs=name,capacity,occupancy&lang=ja")},
+                         geo_examples={"feature": _E(ex.FEATURES["features"][0], _GEO_QUERY)},
                          description="The entity")},
         ("400", "404", "406", "503")),
     "replaceEntity": Operation(
@@ -205,7 +208,8 @@ OPERATIONS: dict[str, Operation] = {
         "Attributes", "Append attributes / 属性追加",
         "Adds the attributes of the body, overwriting existing ones unless `options=noOverwrite`; "
         "with `noOverwrite` the kept ones are reported in a 207.",
-        (*_READ, "optionsNoOverwrite"), _body(ref("EntityFragment"), {"append": _E(ex.APPEND, "避難者数と案内")}),
+        (*_READ, "optionsNoOverwrite"),
+        _body(ref("EntityFragment"), {"append": _E(ex.APPEND, "避難者数と案内")}),
         {"204": _no_content("All attributes appended"), "207": _update_207()},
         ("400", "404", "413", "415", "503")),
     "updateAttrs": Operation(
@@ -224,7 +228,8 @@ OPERATIONS: dict[str, Operation] = {
     "replaceAttrs": Operation(
         "Attributes", "Replace an attribute / 属性置換",
         "The attribute (or the instance with the body's `datasetId`) becomes the body.",
-        _READ, _body({"anyOf": [ref("ConciseAttribute"), {"type": "array", "items": ref("NormalizedAttribute")}]},
+        _READ, _body({"anyOf": [ref("ConciseAttribute"),
+                                {"type": "array", "items": ref("NormalizedAttribute")}]},
                      {"attribute": _E(ex.ATTRIBUTE, "避難者数")}),
         {"204": _no_content("Replaced")}, ("400", "404", "413", "415", "503")),
     "deleteAttrs": Operation(
@@ -245,8 +250,8 @@ OPERATIONS: dict[str, Operation] = {
         "Batch operations", "Batch upsert / 一括作成・更新",
         "Creates missing entities and replaces (`options=replace`, default) or updates "
         "(`options=update`) existing ones.",
-        (*_READ, "optionsUpsert"), _body(ref("EntityBatch"), {"sites": _E([ex.SITE_NORMALIZED, ex.SITE_CONCISE],
-                                                                           "避難場所 2 件")}),
+        (*_READ, "optionsUpsert"),
+        _body(ref("EntityBatch"), {"sites": _E([ex.SITE_NORMALIZED, ex.SITE_CONCISE], "避難場所 2 件")}),
         {"201": _json(ref("EntityIdList"), {"created": _E([ex.SCHOOL_ID], "one was new")},
                       "Some were created: the new ids"),
          "204": _no_content("All existed and were replaced / updated"), "207": _batch_207()},
@@ -314,11 +319,12 @@ OPERATIONS: dict[str, Operation] = {
     # --- @context ------------------------------------------------------------------------------
     "addContext": Operation(
         "@context", "Host a @context / @context の登録",
-        "Stores the `@context` of the body (which must resolve) and serves it at the URL given in "
-        "`Location`; the broker then resolves that URL without any network access.",
+        "Stores the `@context` of the body (which must resolve) and serves it at the path given in "
+        "`Location` (`/ngsi-ld/v1/jsonldContexts/{localId}`); the broker resolves that URL, whatever "
+        "host name it is reached by, without any network access.",
         ("NGSILD-Tenant",), _body(ref("ContextDocument"), {"kobe": _E(ex.HOSTED_CONTEXT, "神戸市の語彙")},
                                   media=(JSON, JSON_LD)),
-        {"201": _created("Hosted; `Location` is the context's URL")}, ("400", "413", "415", "503")),
+        {"201": _created("Hosted; `Location` is the context's path")}, ("400", "413", "415", "503")),
     "listContexts": Operation(
         "@context", "List @contexts / @context 一覧",
         "Hosted contexts of the tenant, the core context and the cached remote ones: their URLs, or "
@@ -330,11 +336,14 @@ OPERATIONS: dict[str, Operation] = {
         ("400", "406", "503")),
     "serveContext": Operation(
         "@context", "Serve a @context / @context の取得",
-        "The stored context document (`core` = the NGSI-LD core context shipped with CityOS).",
-        ("NGSILD-Tenant",), None,
-        {"200": {"description": "The document",
-                 "content": {JSON_LD: {"schema": ref("ContextDocument"),
-                                       "examples": {"kobe": _E(ex.HOSTED_CONTEXT, "神戸市の語彙")}}}}},
+        "The context document (`core` = the NGSI-LD core context shipped with CityOS), as "
+        "`application/json` or, when `Accept` asks for it, `application/ld+json`; with "
+        "`details=true` its record instead.",
+        ("NGSILD-Tenant", "contextDetails"), None,
+        {"200": {"description": "The document, or its record",
+                 "content": {media: {"schema": {"oneOf": [ref("ContextDocument"), ref("ContextRecord")]},
+                                     "examples": {"kobe": _E(ex.HOSTED_CONTEXT, "神戸市の語彙")}}
+                             for media in (JSON, JSON_LD)}}},
         ("400", "404", "406", "503")),
     "deleteContext": Operation(
         "@context", "Delete a @context / @context の削除",
@@ -366,8 +375,9 @@ def _description(settings: Settings) -> str:
         "* **Tenants** — the `NGSILD-Tenant` header selects one; absent = the default tenant.\n"
         "* **Times** — `observedAt` may be given with any offset (`+09:00`); the broker answers in "
         "UTC (`Z`).\n"
-        "* **Errors** — `application/problem+json` with an NGSI-LD error `type` URI. Any operation "
-        "may also answer 500 InternalError (logged) and 405 for a method the path does not have.\n"
+        "* **Errors** — ProblemDetails with an NGSI-LD error `type` URI, sent as `application/json` "
+        "(clause 5.5.3). Any operation may also answer 500 InternalError (logged, "
+        "`application/problem+json`) and 405 for a method the path does not have.\n"
         f"* **Limits of this server** — page size {settings.default_page_size} by default, at most "
         f"{settings.max_page_size}; at most {settings.max_batch_size} entities per batch; bodies up "
         f"to {settings.max_body_bytes} bytes (else 413)."

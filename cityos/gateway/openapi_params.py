@@ -44,9 +44,10 @@ def parameters(settings: Settings) -> dict[str, Schema]:
         "Link": {
             "name": "Link", "in": "header", "required": False,
             "description": "The JSON-LD @context of the request, as "
-                           '`<https://example.org/context.jsonld>; rel="http://www.w3.org/ns/json-ld#context"; '
-                           'type="application/ld+json"`. Absent = the NGSI-LD core context only. Must '
-                           "not be sent with an `application/ld+json` body (the body carries "
+                           '`<https://example.org/context.jsonld>; '
+                           'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`. '
+                           "Absent = the NGSI-LD core context only. Must not be sent with an "
+                           "`application/ld+json` body (the body carries "
                            "`@context`). A remote context is fetched once and cached; if it cannot be "
                            "fetched the answer is 503 LdContextNotAvailable.",
             "schema": {"type": "string"},
@@ -122,12 +123,12 @@ def parameters(settings: Settings) -> dict[str, Schema]:
                                 {"type": "string", "format": "uri"}),
         "details": _query("details", "`true` returns full descriptions instead of a list of names.",
                           _BOOL),
-        "contextDetails": _query("details", "`true` returns URL, localId, kind and createdAt of each "
-                                 "context instead of the URLs only.", _BOOL),
+        "contextDetails": _query("details", "`true` returns the record (URL, localId, kind, "
+                                 "createdAt) instead of the URL / the document.", _BOOL),
         "kind": _query("kind", "Only contexts of this kind.",
                        {"enum": ["Hosted", "Cached", "ImplicitlyCreated"]}),
-        "reload": _query("reload", "`true`: drop a cached remote context so it is fetched again on "
-                         "next use (cached contexts only).", _BOOL),
+        "reload": _query("reload", "`true`: fetch a cached remote context again now instead of "
+                         "forgetting it (cached contexts only; 503 if it cannot be fetched).", _BOOL),
     }
 
 
@@ -138,8 +139,8 @@ PATH_PARAMETERS: dict[str, Schema] = {
              "schema": {"type": "string"}, "example": "occupancy"},
     "type": {"description": "The entity type name (compacted with the @context).",
              "schema": {"type": "string"}, "example": "EvacuationSite"},
-    "ctx_id": {"description": "The `localId` of a hosted context (`core` is the core context), or "
-                             "the URL of a cached remote context.",
+    "ctx_id": {"description": "The `localId` of a hosted context (`core` is the core context), its "
+                             "URL, or the URL of a cached remote context (URL-encoded).",
                "schema": {"type": "string"}, "example": "core"},
 }
 
@@ -196,7 +197,11 @@ def problem_ref(status: str) -> Schema:
 
 
 def responses(settings: Settings) -> dict[str, Schema]:
-    """``components.responses``: one per error status, body ``application/problem+json``."""
+    """``components.responses``: one per error status.
+
+    NGSI-LD routes send ProblemDetails as ``application/json`` (clause 5.5.3); only the app-wide
+    last-resort handler of unexpected errors (500) answers ``application/problem+json``.
+    """
     out: dict[str, Schema] = {}
     for status, (name, description, samples) in _PROBLEMS.items():
         examples: dict[str, Schema] = {}
@@ -210,7 +215,7 @@ def responses(settings: Settings) -> dict[str, Schema]:
                 detail = f"the body is larger than {settings.max_body_bytes} bytes"
             examples[problem_name] = ex.example(
                 ex.problem(problem_name, int(status), title, detail, **extra), problem_name)
+        media = "application/problem+json" if status == "500" else "application/json"
         out[name] = {"description": description,
-                     "content": {"application/problem+json": {"schema": ref("ProblemDetails"),
-                                                              "examples": examples}}}
+                     "content": {media: {"schema": ref("ProblemDetails"), "examples": examples}}}
     return out

@@ -281,8 +281,8 @@ def _result_schemas() -> dict[str, Schema]:
     return {
         "ProblemDetails": {
             "type": "object", "required": ["type", "title", "status", "detail"],
-            "description": "RFC 7807 problem details with an NGSI-LD error type (clause 5.5.2), "
-                           "served as `application/problem+json`.",
+            "description": "RFC 7807 problem details with an NGSI-LD error type (clause 5.5.2). "
+                           "The NGSI-LD API sends them as `application/json` (clause 5.5.3).",
             "properties": {
                 "type": {"type": "string", "format": "uri", "enum": problem_type_uris()},
                 "title": {"type": "string"}, "status": {"type": "integer"},

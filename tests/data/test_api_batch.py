@@ -134,6 +134,16 @@ async def test_batch_merge(client: httpx.AsyncClient) -> None:
     first = await stored(client, 1)
     assert first is not None and first["status"] == {"type": "Property", "value": "occupied"}
     assert "extra" not in first
+    # a bare object merges into an existing attribute: here it deletes a sub-attribute
+    await client.post(f"{OPS}/merge", json=[{"id": spot(1)["id"], "status": {
+        "reason": {"type": "Property", "value": "工事中"}}}])
+    first = await stored(client, 1)
+    assert first is not None and first["status"]["reason"]["value"] == "工事中"
+    response = await client.post(f"{OPS}/merge", json=[{"id": spot(1)["id"], "status": {
+        "reason": "urn:ngsi-ld:null"}}])
+    assert response.status_code == 204, response.text
+    first = await stored(client, 1)
+    assert first is not None and first["status"] == {"type": "Property", "value": "occupied"}
     body = batch_result(await client.post(f"{OPS}/merge", json=[{"id": spot(7)["id"]}]))
     assert body["errors"][0]["error"]["type"] == ERR + "ResourceNotFound"
 

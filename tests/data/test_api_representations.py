@@ -113,6 +113,10 @@ async def test_attrs_pick_and_omit(client: httpx.AsyncClient) -> None:
     assert "type" not in body and "location" not in body and "name" in body
     response = await get(client, pick="id", omit="type")
     assert response.status_code == 400
+    # none of the requested attributes: 404 (clause 5.7.1, ETSI test 018_03_02)
+    response = await get(client, attrs="doesNotExist")
+    assert response.status_code == 404
+    assert response.json()["type"] == ERR + "ResourceNotFound"
 
 
 async def test_sys_attrs_only_on_request(client: httpx.AsyncClient) -> None:

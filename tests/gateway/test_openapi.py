@@ -41,7 +41,9 @@ def test_mirrored_broker_constants_are_up_to_date() -> None:
 def test_every_query_parameter_the_broker_reads_is_documented() -> None:
     read: set[str] = set()
     for source in NGSILD_SOURCES.glob("*.py"):
-        read |= set(re.findall(r"params\.get\(\s*\"(\w+)\"", source.read_text(encoding="utf-8")))
+        text = source.read_text(encoding="utf-8")
+        read |= set(re.findall(r"params\.get\(\s*\"(\w+)\"", text))
+        read |= set(re.findall(r"_bool_param\(\s*request,\s*\"(\w+)\"", text))
     read |= {"limit", "offset"}  # read through page_bounds' integer(name, ...)
     documented = {p["name"] for p in DOC["components"]["parameters"].values() if p["in"] == "query"}
     assert read, "no parameter found: has the broker's code moved?"
@@ -80,15 +82,17 @@ def test_error_responses_name_every_ngsi_ld_error_type() -> None:
     assert set(enum) == uris
     assert {problems.NGSI_LD_ERRORS + n for n in ("BadRequestData", "TooManyResults", "NonexistentTenant",
                                                   "LdContextNotAvailable", "NoMultiTenantSupport")} <= uris
-    declared = {r["content"]["application/problem+json"]["examples"][k]["value"]["status"]
-                for r in DOC["components"]["responses"].values()
-                for k in r["content"]["application/problem+json"]["examples"]}
+    declared = {example["value"]["status"]
+                for response in DOC["components"]["responses"].values()
+                for content in response["content"].values()
+                for example in content["examples"].values()}
     assert {400, 403, 404, 406, 409, 413, 415, 422, 500, 501, 503} <= declared
 
 
 def _registry() -> Registry:
     resource: Resource = Resource.from_contents(DOC, default_specification=DRAFT202012)
-    return Registry().with_resource("urn:cityos:openapi", resource)
+    registry: Registry = Registry().with_resource("urn:cityos:openapi", resource)
+    return registry
 
 
 def _absolute(schema: Any) -> Any:
@@ -191,9 +195,11 @@ async def test_the_examples_are_what_the_broker_does(client: httpx.AsyncClient) 
 async def test_the_limit_error_example_matches_the_broker(client: httpx.AsyncClient,
                                                           settings: Settings) -> None:
     doc = (await client.get("/openapi.json")).json()
-    sample = doc["components"]["responses"]["TooManyResults"]["content"][
-        "application/problem+json"]["examples"]["TooManyResults"]["value"]
+    content = doc["components"]["responses"]["TooManyResults"]["content"]
+    assert list(content) == ["application/json"]  # NGSI-LD errors are JSON (clause 5.5.3)
+    sample = content["application/json"]["examples"]["TooManyResults"]["value"]
     response = await client.get("/ngsi-ld/v1/entities",
                                 params={"type": "EvacuationSite", "limit": settings.max_page_size + 1})
     assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/json")
     assert response.json() == sample

@@ -102,23 +102,13 @@ async def merge_entity(broker: Broker, tenant: str, entity_id: str, body: Any,
     now = utc_now()
     attrs = parse_attributes(body, tm, now, allow_null=True)
     types = parse_types(body["type"], tm) if "type" in body else None
-    # An object with neither a type nor a value member ({"temp": {"accuracy": ...}}) is, for an
-    # attribute that exists, a fragment of it (merge its sub-attributes and metadata, clause
-    # 5.6.17); only for a new attribute is it a concise Property whose value is that object.
-    fragments: dict[str, Instance] = {}
-    for name, raw in body.items():
-        if _is_bare_fragment(name, raw):
-            # not a valid fragment: then it can only be a value (already parsed above)
-            with contextlib.suppress(Problem):
-                fragments[tm.expand(name)] = _fragment(raw, tm.expand(name), name, tm, now)
+    fragments = merge_fragments(body, tm, now)
 
     def fn(current: dict[str, Entity | None]) -> WriteSet:
         entity = current[entity_id]
         if entity is None:
             raise _missing(entity_id)
-        chosen = {iri: ([fragments[iri]] if iri in fragments and entity["attrs"].get(iri)
-                        else instances) for iri, instances in attrs.items()}
-        merge.merge_entity(entity, chosen, now, types)
+        merge.merge_entity(entity, choose_merge(entity, attrs, fragments), now, types)
         return WriteSet(upserts=[entity])
 
     await broker.store.write(tenant, [entity_id], fn)
@@ -202,6 +192,30 @@ async def partial_attribute_update(broker: Broker, tenant: str, entity_id: str, 
         return WriteSet(upserts=[entity])
 
     await broker.store.write(tenant, [entity_id], fn)
+
+
+def merge_fragments(body: dict[str, Any], tm: TermMap, now: str) -> dict[str, Instance]:
+    """The members of a merge-patch body that may be fragments of existing attributes.
+
+    An object with neither a type nor a value member (``{"temp": {"accuracy": ...}}``) is, for an
+    attribute that exists, a fragment of it: its sub-attributes and metadata are merged (clause
+    5.6.17).  Only for a new attribute is it a concise Property whose value is that object; both
+    readings are parsed up front and :func:`choose_merge` picks one once the entity is known.
+    """
+    fragments: dict[str, Instance] = {}
+    for name, raw in body.items():
+        if _is_bare_fragment(name, raw):
+            # not a valid fragment: then it can only be a value (parsed as such by the caller)
+            with contextlib.suppress(Problem):
+                fragments[tm.expand(name)] = _fragment(raw, tm.expand(name), name, tm, now)
+    return fragments
+
+
+def choose_merge(entity: Entity, attrs: dict[str, list[Instance]],
+                 fragments: dict[str, Instance]) -> dict[str, list[Instance]]:
+    """``attrs`` with each bare object read as a fragment where the entity has that attribute."""
+    return {iri: ([fragments[iri]] if iri in fragments and entity["attrs"].get(iri) else instances)
+            for iri, instances in attrs.items()}
 
 
 def _is_bare_fragment(name: str, raw: Any) -> bool:

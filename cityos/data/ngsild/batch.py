@@ -14,7 +14,7 @@ from typing import Any
 
 from cityos.core.problems import AlreadyExists, BadRequestData, Problem, ResourceNotFound
 from cityos.data.ngsild import merge
-from cityos.data.ngsild.actions import Broker
+from cityos.data.ngsild.actions import Broker, choose_merge, merge_fragments
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.payload import check_uri, parse_attributes, parse_entity, parse_types, utc_now
 from cityos.data.ngsild.store.base import WriteSet
@@ -76,7 +76,9 @@ def _fragment(item: Any, tm: TermMap, now: str) -> Entity:
     if not isinstance(item, dict):
         raise BadRequestData("each batch entry must be a JSON object")
     entity: Entity = {"id": check_uri(item.get("id"), "entity id"), "createdAt": now,
-                      "modifiedAt": now, "attrs": parse_attributes(item, tm, now, allow_null=True)}
+                      "modifiedAt": now, "attrs": parse_attributes(item, tm, now, allow_null=True),
+                      # merge only: bare objects that may be fragments of existing attributes
+                      "fragments": merge_fragments(item, tm, now)}
     if "type" in item:
         entity["type"] = parse_types(item["type"], tm)
     return entity
@@ -149,7 +151,8 @@ async def batch_update(broker: Broker, tenant: str, body: Any, term_map_for: Ter
                 result.fail(entity_id, ResourceNotFound(f"entity {entity_id} does not exist"))
                 continue
             if merge_patch:
-                merge.merge_entity(entity, fragment["attrs"], now, fragment.get("type"))
+                attrs = choose_merge(entity, fragment["attrs"], fragment["fragments"])
+                merge.merge_entity(entity, attrs, now, fragment.get("type"))
             else:
                 merge.append_attributes(entity, fragment["attrs"], now, no_overwrite)
             changed[entity_id] = entity

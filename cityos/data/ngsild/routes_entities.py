@@ -8,7 +8,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cityos.core.problems import BadRequestData, NonexistentTenant
+from cityos.core.problems import BadRequestData, NonexistentTenant, ResourceNotFound
 from cityos.data.ngsild import actions
 from cityos.data.ngsild.actions import AttrOutcome, Broker
 from cityos.data.ngsild.negotiation import (
@@ -100,6 +100,10 @@ async def retrieve_entity(request: Request) -> Response:
     types = [tm.expand(t) for t in split_list(params.get("type"))] or None
     entity = await actions.retrieve_entity(broker, tenant, request.path_params["entity_id"], types)
     opts = render_options(params, tm)
+    if "attrs" in params and opts.attrs is not None and opts.attrs.isdisjoint(entity["attrs"]):
+        # clause 5.7.1 (and the ETSI test suite, 018_03_02): none of the requested attributes
+        raise ResourceNotFound(f"entity {entity['id']} has none of the attributes "
+                               f"{params['attrs'][:120]!r}")
     if accept == GEO_JSON:
         geometry = tm.expand(params.get("geometryProperty", "location"))
         return with_context(render_feature(entity, tm, opts, geometry), accept, ctx_url)

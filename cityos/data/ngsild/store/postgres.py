@@ -125,8 +125,14 @@ class PostgresEntityStore:
                 server_settings={"application_name": "cityos", "jit": "off"})
         except UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
-        async with self._connection() as conn:
-            self.postgis = await _ensure_schema(conn)
+        try:
+            async with self._connection() as conn:
+                self.postgis = await _ensure_schema(conn)
+        except BaseException:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.terminate()
+            raise
         log.info("PostgreSQL store open (PostGIS %s)", "on" if self.postgis else "off")
 
     async def close(self) -> None:
