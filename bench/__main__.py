@@ -22,8 +22,7 @@ from rich.console import Console
 from bench.report import Result, environment, markdown_table
 from bench.runner import LoadFailed, Options, new_progress, run_engine
 from bench.scenarios import BY_NAME, SCENARIOS
-from bench.servers import ServerFailed, postgres_available, postgres_database, running_server, \
-    sqlite_database
+from bench.servers import ServerFailed, postgres_available, postgres_database, running_server, sqlite_database
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

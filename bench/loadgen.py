@@ -106,7 +106,7 @@ async def run_load(base: str, make: Callable[[int], Req], *, concurrency: int, d
                 async with session.request(req.method, url, data=req.body, headers=headers) as resp:
                     payload = await resp.read()
                     status = resp.status
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 status, payload = 0, repr(exc).encode()
             t1 = perf()
             if not measuring:

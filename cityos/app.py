@@ -21,7 +21,6 @@ from cityos.core.problems import Problem
 from cityos.core.settings import Settings
 from cityos.data.ngsild import ROUTES as NGSILD_ROUTES
 from cityos.data.ngsild import Broker, ContextResolver
-from cityos.data.ngsild.hosted import hosted_context_lookup
 from cityos.data.ngsild.store import open_entity_store
 
 log = logging.getLogger("cityos")
@@ -45,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     resolver = ContextResolver(fetch_timeout=settings.context_fetch_timeout,
                                cache_ttl=settings.context_cache_ttl,
                                allow_fetch=settings.context_fetch_enabled)
-    resolver.stored_lookup = hosted_context_lookup(store)
+    resolver.stored_lookup = store.context_by_url  # hosted contexts are stored by path
     broker = Broker(store=store, resolver=resolver, settings=settings)
 
     @asynccontextmanager

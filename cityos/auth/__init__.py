@@ -1,1 +1,3 @@
-"""AU  authentication — accounts, roles, policies, OAuth 2.0 / OpenID Connect (AU-AA-*, AU-UM-*). Not built yet."""
+"""AU  authentication: accounts, roles, policies, OAuth 2.0 / OpenID Connect (AU-AA-*, AU-UM-*).
+
+Not built yet."""

@@ -15,6 +15,12 @@ from cityos.core.problems import Problem
 log = logging.getLogger("cityos.http")
 
 PROBLEM_JSON = "application/problem+json"
+NGSI_LD_PREFIX = "/ngsi-ld/"
+
+
+def error_media_type(request: Request) -> str:
+    """NGSI-LD (clause 5.5.3) sends errors as application/json; every other API uses RFC 7807's type."""
+    return "application/json" if request.url.path.startswith(NGSI_LD_PREFIX) else PROBLEM_JSON
 _HTTP_PROBLEMS = {
     404: ("ResourceNotFound", "Resource not found"),
     405: ("MethodNotAllowed", "Method not allowed"),
@@ -36,7 +42,9 @@ def problem_response(problem: Problem) -> Response:
 async def handle_problem(request: Request, exc: Exception) -> Response:
     """Starlette exception handler for :class:`Problem`."""
     assert isinstance(exc, Problem)
-    return problem_response(exc)
+    response = problem_response(exc)
+    response.headers["content-type"] = error_media_type(request)
+    return response
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -47,7 +55,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
             "status": exc.status_code, "detail": str(exc.detail)}
     headers = dict(exc.headers) if exc.headers else None
     return Response(orjson.dumps(body), status_code=exc.status_code, headers=headers,
-                    media_type=PROBLEM_JSON)
+                    media_type=error_media_type(request))
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
@@ -55,4 +63,4 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     body = {"type": "https://uri.etsi.org/ngsi-ld/errors/InternalError", "title": "Internal error",
             "status": 500, "detail": "an unexpected error occurred; it has been logged"}
-    return Response(orjson.dumps(body), status_code=500, media_type=PROBLEM_JSON)
+    return Response(orjson.dumps(body), status_code=500, media_type=error_media_type(request))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-
 SUPPORTED = ("sqlite", "postgresql", "postgres")
 
 

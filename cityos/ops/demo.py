@@ -46,8 +46,7 @@ async def register_demo_context(broker: Broker, tenant: str = "") -> str:
     with short terms through a single ``Link`` header."""
     from cityos.data.demo import demo_contexts
 
-    settings = broker.settings
-    url = f"http://{settings.host}:{settings.port}/ngsi-ld/v1/jsonldContexts/{DEMO_CONTEXT_ID}"
+    url = f"/ngsi-ld/v1/jsonldContexts/{DEMO_CONTEXT_ID}"  # stored by path, like every hosted one
     document = {"@context": sorted(demo_contexts())}
     await broker.store.put_context(tenant, DEMO_CONTEXT_ID, url, "Hosted", document, utc_now())
     return url

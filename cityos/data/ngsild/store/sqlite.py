@@ -10,6 +10,7 @@ Reads use separate connections from a small thread pool; WAL lets them run besid
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -73,7 +74,7 @@ class SQLiteEntityStore:
         self.path = path
         self.memory = path in ("", ":memory:")
         # An in-memory database must be shared between the writer and readers.
-        self._uri = "file:cityos-mem-%d?mode=memory&cache=shared" % id(self) if self.memory \
+        self._uri = f"file:cityos-mem-{id(self)}?mode=memory&cache=shared" if self.memory \
             else f"file:{path}"
         self.synchronous = synchronous
         self.group_max = group_max
@@ -161,10 +162,8 @@ class SQLiteEntityStore:
                     outcomes.append((False, exc))
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             failure = ServiceUnavailable(f"the SQLite database could not commit: {exc}")
             outcomes = [(False, failure)] * len(jobs)
         for job, (ok, value) in zip(jobs, outcomes, strict=True):
