@@ -21,35 +21,49 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def running_server(database_url: str, *extra: str, env: dict[str, str] | None = None,
-                   ready_timeout: float = 30.0) -> Iterator[str]:
-    """Start ``cityos serve`` and yield its base URL once /health answers; stop it afterwards."""
-    port = free_port()
+def start_server(database_url: str, *extra: str, port: int | None = None,
+                 env: dict[str, str] | None = None,
+                 ready_timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``cityos serve``; return the process and its base URL once /health answers."""
+    port = port or free_port()
     command = [sys.executable, "-m", "cityos", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--database", database_url, *extra]
     process = subprocess.Popen(command, env={**os.environ, **(env or {})},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                raise RuntimeError(f"cityos serve exited early with {process.returncode}:\n{output}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("cityos serve did not become ready in time")
-            time.sleep(0.1)
-        yield base
-    finally:
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            raise RuntimeError(f"cityos serve exited early with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop_server(process)
+            raise RuntimeError("cityos serve did not become ready in time")
+        time.sleep(0.1)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the server politely, then firmly."""
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running_server(database_url: str, *extra: str, env: dict[str, str] | None = None,
+                   ready_timeout: float = 30.0) -> Iterator[str]:
+    """``start_server`` as a context manager yielding the base URL."""
+    process, base = start_server(database_url, *extra, env=env, ready_timeout=ready_timeout)
+    try:
+        yield base
+    finally:
+        stop_server(process)
