@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import queue
 import sqlite3
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS geo_attrs (
     gid INTEGER PRIMARY KEY, seq INTEGER NOT NULL, tenant TEXT NOT NULL, attr TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS geo_attrs_seq ON geo_attrs (seq);
+CREATE INDEX IF NOT EXISTS entities_tenant_seq ON entities (tenant, seq);
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree(gid, minx, maxx, miny, maxy);
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jsonld_contexts (
@@ -71,11 +74,16 @@ class SQLiteEntityStore:
 
     def __init__(self, path: str, *, synchronous: str = "FULL", group_max: int = 256,
                  readers: int = 2) -> None:
+        # "In memory" (sqlite://) is a throw-away file in a temporary directory, removed on close:
+        # SQLite's shared-cache memory mode has table locks instead of WAL, so readers would fail
+        # while the writer commits; a temporary file behaves exactly like the durable engine.
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if path in ("", ":memory:"):
+            self._tempdir = tempfile.TemporaryDirectory(prefix="cityos-")
+            path = str(Path(self._tempdir.name) / "memory.db")
+            synchronous = "OFF"  # it is thrown away anyway; no fsync needed
         self.path = path
-        self.memory = path in ("", ":memory:")
-        # An in-memory database must be shared between the writer and readers.
-        self._uri = f"file:cityos-mem-{id(self)}?mode=memory&cache=shared" if self.memory \
-            else f"file:{path}"
+        self._uri = f"file:{path}"
         self.synchronous = synchronous
         self.group_max = group_max
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -83,13 +91,14 @@ class SQLiteEntityStore:
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="cityos-sqlite-read")
         self._local = threading.local()
         self._keepalive: sqlite3.Connection | None = None
+        self._loop_reader: sqlite3.Connection | None = None
         self._known_tenants: set[str] = set()
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False, isolation_level=None,
                                timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL") if not self.memory else None
+        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA mmap_size=268435456")
@@ -105,8 +114,7 @@ class SQLiteEntityStore:
         return conn
 
     async def open(self) -> None:
-        if not self.memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._keepalive = self._connect()
         self._keepalive.executescript(SCHEMA)
         self._known_tenants = {r[0] for r in self._keepalive.execute("SELECT name FROM tenants")}
@@ -120,9 +128,15 @@ class SQLiteEntityStore:
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         self._readers.shutdown(wait=True)
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
         if self._keepalive is not None:
             self._keepalive.close()
             self._keepalive = None
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
 
     # -- the single writer ---------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -183,24 +197,30 @@ class SQLiteEntityStore:
 
     # -- entities ------------------------------------------------------------------------------
     async def get(self, tenant: str, entity_id: str) -> Entity | None:
-        def run(conn: sqlite3.Connection) -> Entity | None:
-            row = conn.execute("SELECT doc FROM entities WHERE tenant=? AND id=?",
-                               (tenant, entity_id)).fetchone()
-            return orjson.loads(row[0]) if row else None
-
-        result: Entity | None = await self._read(run)
-        return result
+        # A primary-key lookup takes microseconds: it runs on the event loop's own read-only
+        # connection, because a hop to a reader thread would cost more than the query (WAL lets
+        # it read beside the writer without waiting).
+        if self._loop_reader is None:
+            self._loop_reader = self._connect()
+            self._loop_reader.execute("PRAGMA query_only=1")
+        row = self._loop_reader.execute("SELECT doc FROM entities WHERE tenant=? AND id=?",
+                                        (tenant, entity_id)).fetchone()
+        return orjson.loads(row[0]) if row else None
 
     async def write(self, tenant: str, ids: list[str], fn: WriteFn) -> Any:
         def run(conn: sqlite3.Connection) -> Any:
-            current: dict[str, Entity | None] = {}
-            for entity_id in ids:
-                row = conn.execute("SELECT doc FROM entities WHERE tenant=? AND id=?",
-                                   (tenant, entity_id)).fetchone()
-                current[entity_id] = orjson.loads(row[0]) if row else None
+            current: dict[str, Entity | None] = dict.fromkeys(ids)
+            for start in range(0, len(ids), PAGE):
+                chunk = ids[start:start + PAGE]
+                for entity_id, doc in conn.execute(
+                        f"SELECT id, doc FROM entities WHERE tenant = ? AND id IN "
+                        f"({','.join('?' * len(chunk))})", (tenant, *chunk)):
+                    current[entity_id] = orjson.loads(doc)
+            # fn changes entities in place: remember what the indexes hold before it runs
+            indexed = {i: _index_keys(e) for i, e in current.items() if e is not None}
             ws: WriteSet = fn(current)
             for entity in ws.upserts:
-                self._upsert(conn, tenant, entity, existed=current.get(entity["id"]) is not None)
+                self._upsert(conn, tenant, entity, indexed.get(entity["id"]))
             for entity_id in ws.deletes:
                 self._delete(conn, tenant, entity_id)
             if (ws.upserts or ws.deletes) and tenant not in self._known_tenants:
@@ -210,25 +230,29 @@ class SQLiteEntityStore:
 
         return await self._submit(run)
 
-    def _upsert(self, conn: sqlite3.Connection, tenant: str, entity: Entity, existed: bool) -> None:
+    def _upsert(self, conn: sqlite3.Connection, tenant: str, entity: Entity,
+                before: IndexKeys | None) -> None:
         doc = orjson.dumps(entity).decode()
-        if existed:
-            row = conn.execute("UPDATE entities SET doc=? WHERE tenant=? AND id=? RETURNING seq",
-                               (doc, tenant, entity["id"])).fetchone()
-            seq = row[0]
-            conn.execute("DELETE FROM entity_types WHERE seq=?", (seq,))
-            self._drop_geo(conn, seq)
+        after = _index_keys(entity)
+        if before is not None:
+            seq = conn.execute("UPDATE entities SET doc=? WHERE tenant=? AND id=? RETURNING seq",
+                               (doc, tenant, entity["id"])).fetchone()[0]
+            if before[0] != after[0]:
+                conn.execute("DELETE FROM entity_types WHERE seq=?", (seq,))
+            if before[1] != after[1]:
+                self._drop_geo(conn, seq)
         else:
-            cur = conn.execute("INSERT INTO entities (tenant, id, doc) VALUES (?, ?, ?)",
-                               (tenant, entity["id"], doc))
-            seq = cur.lastrowid
-        conn.executemany("INSERT OR IGNORE INTO entity_types VALUES (?, ?, ?)",
-                         [(tenant, t, seq) for t in entity["type"]])
-        for attr, box in geo_boxes(entity):
-            gid = conn.execute("INSERT INTO geo_attrs (seq, tenant, attr) VALUES (?, ?, ?)",
-                               (seq, tenant, attr)).lastrowid
-            conn.execute("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?)",
-                         (gid, box[0], box[2], box[1], box[3]))
+            seq = conn.execute("INSERT INTO entities (tenant, id, doc) VALUES (?, ?, ?)",
+                               (tenant, entity["id"], doc)).lastrowid
+        if before is None or before[0] != after[0]:
+            conn.executemany("INSERT OR IGNORE INTO entity_types VALUES (?, ?, ?)",
+                             [(tenant, t, seq) for t in after[0]])
+        if before is None or before[1] != after[1]:
+            for attr, box in after[1]:
+                gid = conn.execute("INSERT INTO geo_attrs (seq, tenant, attr) VALUES (?, ?, ?)",
+                                   (seq, tenant, attr)).lastrowid
+                conn.execute("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?)",
+                             (gid, box[0], box[2], box[1], box[3]))
 
     def _drop_geo(self, conn: sqlite3.Connection, seq: int) -> None:
         gids = [r[0] for r in conn.execute("SELECT gid FROM geo_attrs WHERE seq=?", (seq,))]
@@ -244,49 +268,69 @@ class SQLiteEntityStore:
             self._drop_geo(conn, row[0])
 
     # -- queries -------------------------------------------------------------------------------
-    def _candidates_sql(self, plan: QueryPlan) -> tuple[str, list[Any]]:
-        """SQL selecting (seq, doc) of candidate rows in seq order; Python applies the rest."""
-        where = ["e.tenant = ?"]
-        args: list[Any] = [plan.tenant]
+    def _candidates(self, conn: sqlite3.Connection, plan: QueryPlan) -> Iterator[tuple[int, str]]:
+        """(seq, doc) of candidate rows in seq order, driven by the most selective index.
+
+        Each source is read from its own index (ids, the R*Tree, the type index) rather than
+        joined into one statement: SQLite would otherwise walk the whole entity table in rowid
+        order and probe each row, which is a full scan on a large city.
+        """
         if plan.ids:
-            where.append(f"e.id IN ({','.join('?' * len(plan.ids))})")
-            args.extend(plan.ids)
+            marks = ",".join("?" * len(plan.ids))
+            yield from conn.execute(f"SELECT seq, doc FROM entities WHERE tenant = ? AND id IN ({marks}) "
+                                    "ORDER BY seq", (plan.tenant, *plan.ids))
+            return
+        box = plan.geo.bbox() if plan.geo is not None else None
+        if box is not None:
+            seqs = sorted({row[0] for row in conn.execute(
+                "SELECT g.seq FROM geo_rtree r JOIN geo_attrs g ON g.gid = r.gid "
+                "WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? "
+                "AND g.attr = ? AND g.tenant = ?",
+                (box[0], box[2], box[1], box[3], plan.geo.geoproperty, plan.tenant))})
+            for start in range(0, len(seqs), PAGE):
+                chunk = seqs[start:start + PAGE]
+                yield from conn.execute(f"SELECT seq, doc FROM entities WHERE seq IN "
+                                        f"({','.join('?' * len(chunk))}) ORDER BY seq", chunk)
+            return
         if plan.types is not None:
-            types = sorted(plan.types.candidate_types())
-            where.append("e.seq IN (SELECT seq FROM entity_types WHERE tenant = ? AND type IN "
-                         f"({','.join('?' * len(types))}))")
-            args.append(plan.tenant)
-            args.extend(types)
-        if plan.geo is not None:
-            box = plan.geo.bbox()
-            if box is not None:
-                where.append("e.seq IN (SELECT g.seq FROM geo_attrs g JOIN geo_rtree r ON r.gid = g.gid"
-                             " WHERE g.attr = ? AND r.maxx >= ? AND r.minx <= ? AND r.maxy >= ?"
-                             " AND r.miny <= ?)")
-                args.extend([plan.geo.geoproperty, box[0], box[2], box[1], box[3]])
-        sql = f"SELECT e.seq, e.doc FROM entities e WHERE {' AND '.join(where)} AND e.seq > ? " \
-              "ORDER BY e.seq LIMIT ?"
-        return sql, args
+            streams = [self._paged(conn, "SELECT t.seq, e.doc FROM entity_types t JOIN entities e "
+                                         "ON e.seq = t.seq WHERE t.tenant = ? AND t.type = ? "
+                                         "AND t.seq > ? ORDER BY t.seq LIMIT ?", (plan.tenant, t))
+                       for t in sorted(plan.types.candidate_types())]
+            previous = -1
+            for seq, doc in heapq.merge(*streams):  # a multi-typed entity appears once per type
+                if seq != previous:
+                    previous = seq
+                    yield seq, doc
+            return
+        yield from self._paged(conn, "SELECT seq, doc FROM entities WHERE tenant = ? AND seq > ? "
+                                     "ORDER BY seq LIMIT ?", (plan.tenant,))
+
+    @staticmethod
+    def _paged(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Iterator[tuple[int, str]]:
+        last = 0
+        while True:
+            rows = conn.execute(sql, (*args, last, PAGE)).fetchall()
+            yield from rows
+            if len(rows) < PAGE:
+                return
+            last = rows[-1][0]
 
     async def query(self, plan: QueryPlan) -> tuple[list[Entity], int | None]:
         keep = plan.python_filter()
 
         def run(conn: sqlite3.Connection) -> tuple[list[Entity], int | None]:
-            sql, args = self._candidates_sql(plan)
             page: list[Entity] = []
             matched = 0
-            last = 0
-            while True:
-                rows = conn.execute(sql, [*args, last, PAGE]).fetchall()
-                for seq, doc in rows:
-                    last = seq
-                    entity = orjson.loads(doc)
-                    if not keep(entity):
-                        continue
-                    if plan.offset <= matched < plan.offset + plan.limit:
-                        page.append(entity)
-                    matched += 1
-                if len(rows) < PAGE or (not plan.count and matched >= plan.offset + plan.limit):
+            wanted = plan.offset + plan.limit
+            for _seq, doc in self._candidates(conn, plan):
+                entity = orjson.loads(doc)
+                if not keep(entity):
+                    continue
+                if plan.offset <= matched < wanted:
+                    page.append(entity)
+                matched += 1
+                if not plan.count and matched >= wanted:
                     break
             return page, (matched if plan.count else None)
 
@@ -297,18 +341,8 @@ class SQLiteEntityStore:
         keep = plan.python_filter()
 
         def run(conn: sqlite3.Connection) -> int:
-            sql, args = self._candidates_sql(plan)
-            doomed: list[str] = []
-            last = 0
-            while True:
-                rows = conn.execute(sql, [*args, last, PAGE]).fetchall()
-                for seq, doc in rows:
-                    last = seq
-                    entity = orjson.loads(doc)
-                    if keep(entity):
-                        doomed.append(entity["id"])
-                if len(rows) < PAGE:
-                    break
+            doomed = [entity["id"] for _seq, doc in self._candidates(conn, plan)
+                      if keep(entity := orjson.loads(doc))]
             for entity_id in doomed:
                 self._delete(conn, plan.tenant, entity_id)
             return len(doomed)
@@ -371,6 +405,14 @@ class SQLiteEntityStore:
         row = await self._read(lambda c: c.execute(
             "SELECT document FROM jsonld_contexts WHERE url=? LIMIT 1", (url,)).fetchone())
         return orjson.loads(row[0]) if row else None
+
+
+IndexKeys = tuple[tuple[str, ...], tuple[tuple[str, tuple[float, float, float, float]], ...]]
+
+
+def _index_keys(entity: Entity) -> IndexKeys:
+    """What the side indexes hold for an entity: its types and its geo bounding boxes."""
+    return tuple(entity["type"]), tuple(geo_boxes(entity))
 
 
 def _context_record(row: tuple[Any, ...]) -> dict[str, Any]:
