@@ -22,7 +22,16 @@ from rich.console import Console
 from bench.report import Result, environment, markdown_table
 from bench.runner import LoadFailed, Options, new_progress, run_engine
 from bench.scenarios import BY_NAME, SCENARIOS
-from bench.servers import ServerFailed, postgres_available, postgres_database, running_server, sqlite_database
+from bench.servers import (
+    ServerFailed,
+    postgres_available,
+    postgres_database,
+    postgres_setting,
+    running_server,
+    sqlite_database,
+)
+
+PG_SETTINGS = ("autovacuum", "shared_buffers", "synchronous_commit", "fsync", "max_connections")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,6 +63,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quiet-wait", type=float, default=120.0,
                         help="before each scenario, wait up to this many seconds until other "
                              "processes use < 25%% of a core (default 120; 0 = do not wait)")
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="PostgreSQL: do not ANALYZE after loading (by default the bench "
+                             "does what autovacuum would do shortly after a bulk load)")
     parser.add_argument("--seed", type=int, default=20251125)
     args = parser.parse_args(argv)
     if args.only:
@@ -87,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(scale=args.scale, query_scale=args.query_scale, duration=args.duration,
                       warmup=args.warmup, max_requests=args.max_requests,
                       concurrency=args.concurrency, seed=args.seed, profile_dir=args.profile,
-                      quiet_wait=args.quiet_wait)
+                      quiet_wait=args.quiet_wait, analyze=not args.no_analyze)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
@@ -104,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 entry["skipped"] = reason
                 failed = True
                 continue
+            entry["settings"] = {name: postgres_setting(name) for name in PG_SETTINGS}
+            env["postgresql"] = postgres_setting("server_version")
         database = sqlite_database() if engine == "sqlite" else postgres_database()
         try:
             with database as (url, workdir), running_server(url, workdir) as server, \

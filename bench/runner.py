@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -26,7 +27,7 @@ from bench.loadgen import Req, Stats, arun, run_load, send_all
 from bench.procstat import CpuSampler, machine_cpu, postgres_cpu, process_cpu, self_cpu
 from bench.report import Result, results_table
 from bench.scenarios import Dataset, Scenario
-from bench.servers import Server
+from bench.servers import Server, postgres_analyze
 
 LOAD_BATCH = 1000      # entities per upsert while loading (the default max batch size)
 LOAD_CONCURRENCY = 2   # upserts in flight while loading: one parsed while one is written
@@ -46,6 +47,7 @@ class Options:
     profile_dir: Path | None
     quiet_wait: float = 120.0   # seconds to wait at most for other jobs to leave the CPU
     quiet_below: float = 25.0   # "quiet": other processes use less than this % of one core
+    analyze: bool = True        # PostgreSQL: ANALYZE after loading, as autovacuum would
 
 
 class LoadFailed(RuntimeError):
@@ -68,7 +70,7 @@ class EngineRun:
         self.engine, self.server, self.options, self.progress = engine, server, options, progress
         self.run_id = run_id
         self.dataset = Dataset()
-        self.loads: list[dict[str, float]] = []
+        self.loads: list[dict[str, Any]] = []
         sources: dict[str, Callable[[], float]] = {"server": lambda: process_cpu(server.pid),
                                                    "client": self_cpu, "machine": machine_cpu}
         if engine == "postgresql":
@@ -98,9 +100,13 @@ class EngineRun:
         arun(send_all(self.server.base, batches, concurrency=LOAD_CONCURRENCY,
                              on_done=on_done))
         seconds = time.perf_counter() - t0
-        self.loads.append({"kind": kind, "entities": count, "seconds": round(seconds, 1),  # type: ignore[dict-item]
+        self.loads.append({"kind": kind, "entities": count, "seconds": round(seconds, 1),
                            "entities_per_s": round(count / seconds, 1)})
         self.progress.update(task, info=f"{count / seconds:,.0f} entities/s in {seconds:,.0f} s")
+        if self.engine == "postgresql" and self.options.analyze:
+            self.progress.update(task, info=f"{count / seconds:,.0f} entities/s in {seconds:,.0f} s"
+                                            ", ANALYZE")
+            postgres_analyze(self.server.database_url)
 
     def ensure(self, need: str) -> None:
         o, ds = self.options, self.dataset
@@ -182,7 +188,7 @@ class EngineRun:
 
 
 def run_engine(engine: str, server: Server, scenarios: list[Scenario], options: Options,
-               progress: Progress, run_id: str) -> tuple[list[Result], list[dict[str, float]]]:
+               progress: Progress, run_id: str) -> tuple[list[Result], list[dict[str, Any]]]:
     """Run ``scenarios`` in order on one server; print the table when done."""
     run = EngineRun(engine, server, options, progress, run_id)
     results: list[Result] = []

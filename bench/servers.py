@@ -50,10 +50,12 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 class Server:
-    """A running ``cityos serve``: its base URL, pid and log file."""
+    """A running ``cityos serve``: its base URL, pid, log file and database URL."""
 
-    def __init__(self, process: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], base: str, log: Path,
+                 database_url: str) -> None:
         self.process, self.base, self.log = process, base, log
+        self.database_url = database_url
 
     @property
     def pid(self) -> int:
@@ -79,7 +81,7 @@ def running_server(database_url: str, workdir: Path, *, ready_timeout: float = 1
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=server_env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-    server = Server(process, f"http://{LOOPBACK}:{port}", log)
+    server = Server(process, f"http://{LOOPBACK}:{port}", log, database_url)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:
@@ -124,14 +126,34 @@ def sqlite_database(keep: bool = False) -> Iterator[tuple[str, Path]]:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _pg_admin(sql: str) -> None:
+async def _pg_admin(sql: str, url: str = PG_ADMIN_URL) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
+    conn = await asyncpg.connect(url, timeout=10)
     try:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+def postgres_analyze(url: str) -> None:
+    """``ANALYZE`` the bench database: what autovacuum would do shortly after a bulk load (this
+    machine's PostgreSQL may run with ``autovacuum = off``, leaving the planner blind)."""
+    asyncio.run(_pg_admin("ANALYZE", url))
+
+
+def postgres_setting(name: str) -> str:
+    """The value of one PostgreSQL setting (for the report)."""
+    import asyncpg
+
+    async def fetch() -> str:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
+        try:
+            return str(await conn.fetchval(f"SELECT current_setting('{name}')"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
 
 
 def postgres_available() -> str | None:

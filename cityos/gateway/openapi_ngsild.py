@@ -129,7 +129,7 @@ _FEATURES = {"features": _E(ex.FEATURES, f"Accept: application/geo+json; {_GEO_Q
 _ENTITY_OUT_SCHEMA: Schema = {"anyOf": [ref("Entity"), ref("EntityConcise"), ref("EntityKeyValues")]}
 _QUERY_PARAMS = ("id", "idPattern", "type", "attrs", "pick", "omit", "q", "georel", "geometry",
                  "coordinates", "geoproperty", "geometryProperty", "scopeQ", "local", "limit", "offset",
-                 "count", "options", "format", "lang", "datasetId")
+                 "count", "options", "format", "lang", "datasetId", "join", "joinLevel", "containedBy")
 _READ = ("NGSILD-Tenant", "Link")
 _WRITE_ERRORS = ("400", "413", "415", "503")
 _REPLACE_BODY = {k: v for k, v in ex.SITE_NORMALIZED.items() if k != "id"}
@@ -160,7 +160,9 @@ OPERATIONS: dict[str, Operation] = {
         "(`georel` + `geometry` + `coordinates`), `scopeQ`; at least one of them (or `local=true`) is "
         "needed. Results are paged with `limit`/`offset` (`Link: rel=next`), counted with "
         "`count=true`, and shaped by `options`/`format`, `attrs`/`pick`/`omit`, `lang` and "
-        "`datasetId`. `Accept: application/geo+json` returns a FeatureCollection.",
+        "`datasetId`. `join=flat|inline` (with `joinLevel`) adds the linked entities; paging and "
+        "the count concern the matching entities only. `Accept: application/geo+json` returns a "
+        "FeatureCollection.",
         _READ + _QUERY_PARAMS, None,
         {"200": _json_ld({"type": "array", "items": _ENTITY_OUT_SCHEMA}, {
             k: {**v, "value": [v["value"]]} for k, v in _ENTITY_OUT.items()},
@@ -179,10 +181,15 @@ OPERATIONS: dict[str, Operation] = {
         "Entities", "Retrieve an entity / エンティティ取得",
         "One entity, shaped like a query result (`options`, `format`, `attrs`, `pick`, `omit`, "
         "`lang`, `datasetId`; `Accept: application/geo+json` gives a Feature). 404 also when the "
-        "entity has none of the attributes `attrs` names.",
+        "entity has none of the attributes `attrs` names. With `join=inline` its relationships "
+        "carry the linked entities; with `join=flat` the answer is an array, the entity first, "
+        "then its linked entities (just the entity when none was found; a FeatureCollection for "
+        "GeoJSON).",
         (*_READ, "typeOfEntity", "attrs", "pick", "omit", "options", "format", "lang", "datasetId",
-         "geometryProperty"), None,
-        {"200": _json_ld(_ENTITY_OUT_SCHEMA, _ENTITY_OUT, geo=ref("Feature"),
+         "geometryProperty", "join", "joinLevel", "containedBy"), None,
+        {"200": _json_ld({"anyOf": [*_ENTITY_OUT_SCHEMA["anyOf"],
+                                    {"type": "array", "items": _ENTITY_OUT_SCHEMA}]},
+                         _ENTITY_OUT, geo={"anyOf": [ref("Feature"), ref("FeatureCollection")]},
                          geo_examples={"feature": _E(ex.FEATURES["features"][0], _GEO_QUERY)},
                          description="The entity")},
         ("400", "404", "406", "503")),
@@ -277,8 +284,10 @@ OPERATIONS: dict[str, Operation] = {
     "queryBatch": Operation(
         "Batch operations", "Query with a body / 検索 (POST)",
         "GET /entities with the filters in a `Query` body (handy for long polygons). Paging and "
-        "representation stay URL parameters.",
-        (*_READ, "limit", "offset", "count", "options", "format", "lang"),
+        "representation stay URL parameters; `join`, `joinLevel` and `containedBy` may be given "
+        "in the body or in the URL (the URL wins).",
+        (*_READ, "limit", "offset", "count", "options", "format", "lang", "join", "joinLevel",
+         "containedBy"),
         _body(ref("Query"), {"near": _E(ex.QUERY, "三ノ宮駅から 1.5 km 以内の開設中の避難場所")}),
         {"200": _json_ld({"type": "array", "items": _ENTITY_OUT_SCHEMA},
                          {"normalized": _E([ex.SITE_RETURNED], "normalized")},

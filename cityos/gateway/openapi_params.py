@@ -16,6 +16,8 @@ from cityos.gateway.openapi_schemas import GEOMETRY_TYPES, GEORELS, ref
 Schema = dict[str, Any]
 
 _CSV = "A comma-separated list"
+MAX_JOIN_LEVEL = 10  # mirrors cityos.data.ngsild.join.MAX_JOIN_LEVEL (checked by test_api_join)
+INLINE_COPIES = 20  # mirrors cityos.data.ngsild.join.INLINE_COPIES
 _BOOL: Schema = {"type": "boolean", "default": False}
 
 
@@ -111,6 +113,28 @@ def parameters(settings: Settings) -> dict[str, Schema]:
                        {"type": "string", "pattern": r"^[A-Za-z0-9\-*,;.= ]{1,100}$"}),
         "datasetId": _query("datasetId", "Only the attribute instance with this `datasetId` (a URI); "
                             "`@none` = the default instance.", {"type": "string"}),
+        # --- linked entity retrieval (clause 4.5.23) ----------------------------------------------
+        "join": _query("join", "Linked entity retrieval. `flat`: the entities, then the entities "
+                       "their Relationships and ListRelationships point to, each once (a retrieve "
+                       "answers an array when a linked entity was found). `inline`: each "
+                       "Relationship carries its target in `entity` (a ListRelationship in "
+                       "`entityList`; with keyValues the target replaces the reference). `@none` "
+                       "(default): no join. Linked entities have the same representation "
+                       "(`options`, `format`, `lang`); `pick`/`omit` project them with braces, e.g. "
+                       "`pick=id,refParkingSite{id,name}`. Only shown relationships are followed; "
+                       "an `objectType` restricts the target's type; missing targets are skipped. "
+                       f"At most {settings.max_page_size} (the maximum page size) new linked "
+                       "entities are fetched per level, and an inline answer embeds at most "
+                       f"{INLINE_COPIES * settings.max_page_size} entities; further references stay "
+                       "unresolved.",
+                       {"enum": ["flat", "inline", "@none"]}),
+        "joinLevel": _query("joinLevel", "How many relationship hops `join` follows (default 1, at "
+                            f"most {MAX_JOIN_LEVEL}). An entity met at a shallower depth is not "
+                            "expanded again, so cycles end. Only together with `join`.",
+                            {"type": "integer", "minimum": 1, "maximum": MAX_JOIN_LEVEL}),
+        "containedBy": _query("containedBy", f"{_CSV} of entity ids the caller already has: "
+                              "`join` neither fetches nor returns them. Only together with `join`.",
+                              {"type": "string"}),
         # --- operation options -----------------------------------------------------------------
         "optionsNoOverwrite": _query("options", "`noOverwrite`: keep attributes that already exist "
                                      "(reported in a 207).", _csv_options(["noOverwrite"]),

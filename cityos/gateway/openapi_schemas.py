@@ -130,6 +130,15 @@ def _attribute_schemas() -> dict[str, Schema]:
         props: dict[str, Schema] = {"type": {"const": kind}, key: value_schema, **common}
         if kind in ("Relationship", "ListRelationship"):
             props["objectType"] = {**_NAME, "description": "The type of the target entity."}
+        if kind == "Relationship":
+            props["entity"] = {"readOnly": True, "oneOf": [
+                {"type": "object"}, {"type": "array", "items": {"type": "object"}}],
+                "description": "With `join=inline`: the entity `object` points to (an array when "
+                               "`object` is one); absent when it does not exist."}
+        if kind == "ListRelationship":
+            props["entityList"] = {"readOnly": True, "type": "array", "items": {"type": "object"},
+                                   "description": "With `join=inline`: the entities `objectList` "
+                                                  "points to that exist, in order."}
         if kind == "Property":
             props["lang"] = {"type": "string", "readOnly": True,
                              "description": "The language picked from a LanguageProperty by `lang`."}
@@ -263,7 +272,8 @@ def _query_schemas() -> dict[str, Schema]:
             "type": "object", "required": ["type"],
             "description": "The body of POST /entityOperations/query: the URL parameters of "
                            "GET /entities as JSON. `limit`, `offset`, `count`, `options`, `format` "
-                           "and `lang` stay URL parameters.",
+                           "and `lang` stay URL parameters; `join`, `joinLevel` and `containedBy` "
+                           "may be either.",
             "properties": {
                 "type": {"const": "Query"},
                 "entities": {"type": "array", "items": ref("EntitySelector"), "minItems": 1,
@@ -272,6 +282,12 @@ def _query_schemas() -> dict[str, Schema]:
                 "attrs": {"type": "array", "items": _NAME},
                 "q": {"type": "string"}, "scopeQ": {"type": "string"}, "lang": {"type": "string"},
                 "geoQ": ref("GeoQuery"),
+                "join": {"enum": ["flat", "inline", "@none"],
+                         "description": "Linked entity retrieval, as the `join` URL parameter."},
+                "joinLevel": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1,
+                              "description": "As the `joinLevel` URL parameter."},
+                "containedBy": {"type": "array", "items": {"type": "string"},
+                                "description": "Entity ids not to fetch again (`join`)."},
             },
         },
     }

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,8 +46,14 @@ async def _empty_postgres(url: str) -> None:
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Any]:
-    """An opened, empty store of the engine under test."""
+async def store(database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
+    """An opened, empty store of the engine under test.
+
+    SQLite runs on a file here: two in-memory stores opened one after the other in a process
+    can end up sharing one database (its name comes from ``id(store)``, which Python reuses).
+    """
+    if database_url == "sqlite://":
+        database_url = f"sqlite:///{tmp_path / 'store.db'}"
     s = open_entity_store(Settings.load(database_url=database_url))
     await s.open()
     if s.engine == "postgresql":
@@ -411,9 +418,10 @@ async def test_concurrent_creates_of_one_id(store: Any) -> None:
 
 
 async def test_concurrent_upserts_of_new_ids_merge(store: Any) -> None:
-    """Two writers upserting the same new ids: both succeed and neither loses the other's data,
-    as with SQLite's single writer (the second sees the first's entities as existing)."""
-    ids = [urn(i) for i in range(50)]
+    """Writers upserting the same new ids at once: all succeed and none loses another's data,
+    as with SQLite's single writer (the second sees the first's entities as existing).  300 ids
+    take PostgreSQL's whole-tenant lock instead of one lock per id."""
+    ids = [urn(i) for i in range(300)]
 
     async def upsert(tag: str) -> None:
         def fn(current: dict[str, Any]) -> WriteSet:
@@ -426,10 +434,12 @@ async def test_concurrent_upserts_of_new_ids_merge(store: Any) -> None:
 
         await store.write("t", list(reversed(ids)) if tag == "b" else ids, fn)
 
-    await asyncio.gather(*(upsert(tag) for tag in "abcd"))
-    page, total = await store.query(plan(limit=100, count=True))
-    assert total == 50
-    assert all(set(e["attrs"]) == {DEFAULT_VOCAB + t for t in "abcd"} for e in page)
+    await asyncio.gather(*(upsert(tag) for tag in "abcd"),
+                         *(create(store, "t", entity(urn(f"small-{i}"))) for i in range(5)))
+    page, total = await store.query(plan(limit=1000, count=True))
+    assert total == 305
+    assert all(set(e["attrs"]) == {DEFAULT_VOCAB + t for t in "abcd"} for e in page
+               if "small" not in e["id"])
 
 
 # -- PostgreSQL only ----------------------------------------------------------------------------
@@ -507,6 +517,33 @@ async def test_pg_concurrent_first_opens(pg_only: str) -> None:
         finally:
             for s in stores:
                 await s.close()
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
+async def test_pg_without_postgis_uses_the_box_index(pg_only: str) -> None:
+    """PostGIS out of reach (here: not on the search path): the built-in box GiST index serves."""
+    import asyncpg
+
+    schema = f"cityos_nogis_{int(time.time() * 1000) % 10**9}"
+    admin = await asyncpg.connect(pg_only)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        s: Any = open_entity_store(Settings.load(database_url=f"{pg_only}?search_path={schema}"))
+        await s.open()
+        try:
+            assert s.postgis is False
+            await create(s, "t", *(entity(urn(i), location=geo(135 + i / 100, 34)) for i in range(5)))
+            box = geoquery("within", "Polygon", [[[135.005, 33.9], [135.025, 33.9], [135.025, 34.1],
+                                                  [135.005, 34.1], [135.005, 33.9]]])
+            page, total = await s.query(plan(geo=box, limit=10, count=True))
+            assert ids_of(page) == [urn(1), urn(2)] and total == 2
+        finally:
+            await s.close()
+        indexes = {r[0] for r in await admin.fetch(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)}
+        assert "entity_geo_box" in indexes and "entity_geo_geom" not in indexes
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()

@@ -10,6 +10,7 @@ from cityos.core.problems import BadRequestData, TooManyResults
 from cityos.core.settings import Settings
 from cityos.data.ngsild.geoquery import GeoQuery, parse_geoquery
 from cityos.data.ngsild.payload import check_name, check_uri
+from cityos.data.ngsild.projection import parse_projection
 from cityos.data.ngsild.qlang import expand_q, parse_q
 from cityos.data.ngsild.render import CONCISE, NORMALIZED, SIMPLIFIED, RenderOptions
 from cityos.data.ngsild.store.base import QueryPlan, TypeExpr
@@ -70,8 +71,10 @@ def render_options(params: Mapping[str, str], tm: TermMap) -> RenderOptions:
     """How to render entities, from ``options``, ``format``, ``attrs``, ``pick``, ``omit``, ``lang``."""
     form, sys_attrs = parse_options(params)
     attrs = split_list(params.get("attrs"))
-    pick = split_list(params.get("pick"))
-    omit = split_list(params.get("omit"))
+    # pick/omit may carry nested projections for linked entities (join): only the names of this
+    # level matter here, the join module reads the rest
+    pick = list(parse_projection(params.get("pick"), "pick").members("pick"))
+    omit = list(parse_projection(params.get("omit"), "omit").members("omit"))
     if pick and omit:
         raise BadRequestData("pick and omit must not be used together")
     if pick and attrs:

@@ -6,6 +6,7 @@ wrote it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,25 @@ class RenderOptions:
     dataset_id: str | None = None        # only this datasetId ("@none" = the default instance)
 
 
-def render_entity(entity: Entity, tm: TermMap, opts: RenderOptions) -> dict[str, Any]:
+# (attribute IRI, instance, its rendered value) -> the value to send; linked entity retrieval
+# (``join``, see :mod:`cityos.data.ngsild.join`) uses it to put linked entities into relationships
+Decorate = Callable[[str, Instance, Any], Any]
+
+
+def visible_attributes(entity: Entity, opts: RenderOptions) -> Iterator[tuple[str, list[Instance]]]:
+    """(attribute IRI, instances) of every attribute a rendering with ``opts`` shows."""
+    for iri, instances in entity["attrs"].items():
+        if opts.attrs is not None and iri not in opts.attrs:
+            continue
+        if iri in opts.omit:
+            continue
+        chosen = _select_instances(instances, opts)
+        if chosen:
+            yield iri, chosen
+
+
+def render_entity(entity: Entity, tm: TermMap, opts: RenderOptions,
+                  decorate: Decorate | None = None) -> dict[str, Any]:
     """One entity in the requested representation, compacted with ``tm``."""
     out: dict[str, Any] = {}
     if opts.pick_id:
@@ -55,21 +74,14 @@ def render_entity(entity: Entity, tm: TermMap, opts: RenderOptions) -> dict[str,
     if opts.sys_attrs:
         out["createdAt"] = entity["createdAt"]
         out["modifiedAt"] = entity["modifiedAt"]
-    for iri, instances in entity["attrs"].items():
-        if opts.attrs is not None and iri not in opts.attrs:
-            continue
-        if iri in opts.omit:
-            continue
-        chosen = _select_instances(instances, opts)
-        if not chosen:
-            continue
-        name = tm.compact(iri)
+    for iri, chosen in visible_attributes(entity, opts):
         if opts.form == SIMPLIFIED:
             values = [simplified_value(i, tm, opts.lang) for i in chosen]
-            out[name] = values[0] if len(values) == 1 else values
         else:
-            rendered = [render_instance(i, tm, opts) for i in chosen]
-            out[name] = rendered[0] if len(rendered) == 1 else rendered
+            values = [render_instance(i, tm, opts) for i in chosen]
+        if decorate is not None:
+            values = [decorate(iri, i, v) for i, v in zip(chosen, values, strict=True)]
+        out[tm.compact(iri)] = values[0] if len(values) == 1 else values
     return out
 
 
@@ -162,9 +174,9 @@ def pick_language(language_map: dict[str, Any], wanted: str) -> tuple[str, Any]:
 
 
 def render_feature(entity: Entity, tm: TermMap, opts: RenderOptions,
-                   geometry_iri: str = LOCATION) -> dict[str, Any]:
+                   geometry_iri: str = LOCATION, decorate: Decorate | None = None) -> dict[str, Any]:
     """An entity as a GeoJSON Feature (``application/geo+json``, clause 4.5.16)."""
-    body = render_entity(entity, tm, opts)
+    body = render_entity(entity, tm, opts, decorate)
     geometry = None
     instances = entity["attrs"].get(geometry_iri)
     if instances:

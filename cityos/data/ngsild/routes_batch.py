@@ -11,6 +11,8 @@ from cityos.core.http import json_response
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild import actions, batch
 from cityos.data.ngsild.batch import BatchResult
+from cityos.data.ngsild.join import parse_join, render_entities
+from cityos.data.ngsild.model import LOCATION
 from cityos.data.ngsild.negotiation import (
     GEO_JSON,
     JSON_LD,
@@ -20,7 +22,6 @@ from cityos.data.ngsild.negotiation import (
     tenant_of,
 )
 from cityos.data.ngsild.queryparams import build_plan, page_bounds, render_options, split_list
-from cityos.data.ngsild.render import render_entity, render_feature
 from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
 from cityos.data.ngsild.routes_entities import BASE, broker_of, read_tenant
 from cityos.data.ngsild.terms import TermMap
@@ -109,22 +110,22 @@ async def batch_query(request: Request) -> Response:
     tenant = await read_tenant(request, broker)
     params = _query_params(query)
     params.update({k: v for k, v in request.query_params.items()
-                   if k in ("limit", "offset", "count", "options", "format", "lang")})
+                   if k in ("limit", "offset", "count", "options", "format", "lang", "join",
+                            "joinLevel", "containedBy")})
     if "attrs" in query and not isinstance(query["attrs"], list):
         raise BadRequestData("attrs must be an array of attribute names")
     page_bounds(params, broker.settings)
     plan = build_plan(tenant, params, tm, broker.settings)
     opts = render_options({k: v for k, v in params.items() if k != "attrs"} |
                           ({"attrs": params["attrs"]} if "attrs" in params else {}), tm)
+    spec = parse_join(params)
     entities, total = await actions.query_entities(broker, plan)
     headers = page_headers(request, plan.offset, plan.limit, len(entities), total)
     ctx_url = response_context_url(framed.context_url)
-    if accept == GEO_JSON:
-        features = [render_feature(e, tm, opts) for e in entities]
-        return with_context({"type": "FeatureCollection", "features": features}, accept, ctx_url,
-                            headers=headers)
-    return with_context([render_entity(e, tm, opts) for e in entities], accept, ctx_url,
-                        headers=headers)
+    geometry = LOCATION if accept == GEO_JSON else None
+    items = await render_entities(broker, tenant, entities, tm, opts, spec, geometry)
+    body: Any = items if geometry is None else {"type": "FeatureCollection", "features": items}
+    return with_context(body, accept, ctx_url, headers=headers)
 
 
 def _query_params(query: dict[str, Any]) -> dict[str, Any]:
@@ -146,11 +147,23 @@ def _query_params(query: dict[str, Any]) -> dict[str, Any]:
         if not all(isinstance(a, str) for a in query["attrs"]):
             raise BadRequestData("attrs must be an array of strings")
         params["attrs"] = ",".join(query["attrs"])
-    for key in ("q", "scopeQ", "lang"):
+    for key in ("q", "scopeQ", "lang", "join"):
         if key in query:
             if not isinstance(query[key], str):
                 raise BadRequestData(f"{key} must be a string")
             params[key] = query[key]
+    if "joinLevel" in query:
+        level = query["joinLevel"]
+        if isinstance(level, bool) or not isinstance(level, int | str):
+            raise BadRequestData("joinLevel must be a positive integer")
+        params["joinLevel"] = str(level)
+    if "containedBy" in query:
+        contained = query["containedBy"]
+        if isinstance(contained, str):
+            contained = [contained]
+        if not isinstance(contained, list) or not all(isinstance(i, str) for i in contained):
+            raise BadRequestData("containedBy must be an array of entity ids")
+        params["containedBy"] = ",".join(contained)
     geo = query.get("geoQ")
     if geo is not None:
         if not isinstance(geo, dict):

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from cityos.core.problems import BadRequestData, NonexistentTenant, ResourceNotFound
 from cityos.data.ngsild import actions
 from cityos.data.ngsild.actions import AttrOutcome, Broker
+from cityos.data.ngsild.join import parse_join, render_entities
 from cityos.data.ngsild.negotiation import (
     GEO_JSON,
     choose_accept,
@@ -20,7 +21,6 @@ from cityos.data.ngsild.negotiation import (
     tenant_of,
 )
 from cityos.data.ngsild.queryparams import build_plan, render_options, split_list
-from cityos.data.ngsild.render import render_entity, render_feature
 from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
 from cityos.data.ngsild.terms import TermMap
 
@@ -66,14 +66,12 @@ async def query_entities(request: Request) -> Response:
     tenant = await read_tenant(request, broker)
     plan = build_plan(tenant, params, tm, broker.settings)
     opts = render_options(params, tm)
+    spec = parse_join(params)
     entities, total = await actions.query_entities(broker, plan)
     headers = page_headers(request, plan.offset, plan.limit, len(entities), total)
-    if accept == GEO_JSON:
-        geometry = tm.expand(params.get("geometryProperty", "location"))
-        features = [render_feature(e, tm, opts, geometry) for e in entities]
-        body: Any = {"type": "FeatureCollection", "features": features}
-    else:
-        body = [render_entity(e, tm, opts) for e in entities]
+    geometry = tm.expand(params.get("geometryProperty", "location")) if accept == GEO_JSON else None
+    items = await render_entities(broker, tenant, entities, tm, opts, spec, geometry)
+    body: Any = items if geometry is None else {"type": "FeatureCollection", "features": items}
     return with_context(body, accept, ctx_url, headers=headers)
 
 
@@ -98,16 +96,21 @@ async def retrieve_entity(request: Request) -> Response:
     tenant = await read_tenant(request, broker)
     params = request.query_params
     types = [tm.expand(t) for t in split_list(params.get("type"))] or None
+    spec = parse_join(params)
     entity = await actions.retrieve_entity(broker, tenant, request.path_params["entity_id"], types)
     opts = render_options(params, tm)
     if "attrs" in params and opts.attrs is not None and opts.attrs.isdisjoint(entity["attrs"]):
         # clause 5.7.1 (and the ETSI test suite, 018_03_02): none of the requested attributes
         raise ResourceNotFound(f"entity {entity['id']} has none of the attributes "
                                f"{params['attrs'][:120]!r}")
-    if accept == GEO_JSON:
-        geometry = tm.expand(params.get("geometryProperty", "location"))
-        return with_context(render_feature(entity, tm, opts, geometry), accept, ctx_url)
-    return with_context(render_entity(entity, tm, opts), accept, ctx_url)
+    geometry = tm.expand(params.get("geometryProperty", "location")) if accept == GEO_JSON else None
+    items = await render_entities(broker, tenant, [entity], tm, opts, spec, geometry)
+    # join=flat: the entity followed by its linked entities; just the entity when none was found
+    # (ETSI test suite 018_14_02)
+    body: Any = items[0] if len(items) == 1 else items
+    if geometry is not None and len(items) > 1:
+        body = {"type": "FeatureCollection", "features": items}
+    return with_context(body, accept, ctx_url)
 
 
 async def replace_entity(request: Request) -> Response:

@@ -68,6 +68,7 @@ BROKEN: tuple[type[BaseException], ...] = (
 BAD_TEXT = (pgerr.UntranslatableCharacterError, pgerr.CharacterNotInRepertoireError)
 LOCK_RETRIES = 5
 DELETE_CHUNK = 5000
+FIRST_PAGE = 50         # rows of the first keyset page when only the first matches are needed
 
 
 def _encode_jsonb(value: Any) -> bytes:
@@ -212,22 +213,17 @@ class PostgresEntityStore:
 
         async def run(conn: Conn, w: Where) -> tuple[list[Entity], int | None]:
             if not w.exact:
-                page: list[Entity] = []
-                matched = 0
-                async for entity in _scan(conn, w, stop_after=None if plan.count
-                                          else plan.offset + plan.limit, keep=keep):
-                    if plan.offset <= matched < plan.offset + plan.limit:
-                        page.append(entity)
-                    matched += 1
-                return page, (matched if plan.count else None)
+                if not plan.count:
+                    return await _collect(_scan(conn, w, plan.offset + plan.limit, keep), plan)
+                async with conn.transaction(readonly=True):        # the cursor needs one
+                    return await _collect(_scan(conn, w, None, keep), plan)
             n = len(w.args)
+            page: list[Entity] = []
             if plan.limit > 0:
                 rows = await conn.fetch(f"SELECT e.doc FROM entities e WHERE {w.sql} ORDER BY e.seq "
                                         f"OFFSET ${n + 1} LIMIT ${n + 2}", *w.args, plan.offset,
                                         plan.limit)
                 page = [r[0] for r in rows]
-            else:
-                page = []
             total: int | None = None
             if plan.count:
                 total = await conn.fetchval(f"SELECT count(*) FROM entities e WHERE {w.sql}", *w.args)
@@ -271,7 +267,7 @@ class PostgresEntityStore:
             infos: dict[str, TypeInfo] = {}
             for type_iri, count in await conn.fetch(
                     "SELECT t, count(*) FROM entities e, unnest(e.types) AS t WHERE e.tenant = $1 "
-                    "GROUP BY t ORDER BY t", tenant):
+                    "GROUP BY t ORDER BY t COLLATE \"C\"", tenant):
                 infos[type_iri] = TypeInfo(type_iri, count, {})
             for type_iri, attr, attr_type in await conn.fetch(
                     "SELECT DISTINCT t, k, e.doc->'attrs'->k->0->>'type' FROM entities e, "
@@ -284,7 +280,7 @@ class PostgresEntityStore:
 
     async def tenants(self) -> list[str]:
         async def op(conn: Conn) -> list[str]:
-            return [r[0] for r in await conn.fetch("SELECT name FROM tenants ORDER BY name")]
+            return [r[0] for r in await conn.fetch('SELECT name FROM tenants ORDER BY name COLLATE "C"')]
 
         return await self._run(op)
 
@@ -326,7 +322,7 @@ class PostgresEntityStore:
         async def op(conn: Conn) -> list[dict[str, Any]]:
             rows = await conn.fetch(
                 "SELECT id, url, kind, document, created_at FROM jsonld_contexts WHERE tenant = $1 "
-                "ORDER BY created_at, id", tenant)
+                'ORDER BY created_at COLLATE "C", id COLLATE "C"', tenant)
             return [_context_record(r) for r in rows]
 
         return await self._run(op)
@@ -407,20 +403,45 @@ async def _apply(conn: Conn, tenant: str, ws: WriteSet, seqs: dict[str, int]) ->
         await conn.execute(delete_statement(register), tenant, list(ws.deletes))
 
 
+async def _collect(matches: AsyncIterator[Entity],
+                   plan: QueryPlan) -> tuple[list[Entity], int | None]:
+    page: list[Entity] = []
+    matched = 0
+    async for entity in matches:
+        if plan.offset <= matched < plan.offset + plan.limit:
+            page.append(entity)
+        matched += 1
+    return page, (matched if plan.count else None)
+
+
 async def _scan(conn: Conn, w: Where, stop_after: int | None,
                 keep: Callable[[Entity], bool]) -> AsyncIterator[Entity]:
-    """Candidates of ``w`` that ``keep`` accepts, in seq order, in keyset pages of PAGE rows."""
+    """Candidates of ``w`` that ``keep`` accepts, in seq order.
+
+    Reading every candidate (counting, purging) streams one query through a cursor; looking for
+    the first ``stop_after`` matches reads seq-keyset pages instead, small at first and doubling
+    up to PAGE rows, so a page of 20 does not decode 500 documents.  A cursor needs a
+    transaction: the caller of a full scan holds one.
+    """
     n = len(w.args)
-    sql = (f"SELECT e.seq, e.doc FROM entities e WHERE {w.sql} AND e.seq > ${n + 1} "
-           f"ORDER BY e.seq LIMIT {PAGE}")
+    if stop_after is None:
+        sql = f"SELECT e.doc FROM entities e WHERE {w.sql} ORDER BY e.seq"
+        async for row in conn.cursor(sql, *w.args, prefetch=PAGE):
+            if keep(row[0]):
+                yield row[0]
+        return
+    size = min(PAGE, max(FIRST_PAGE, 2 * stop_after))
     last = 0
     kept = 0
     while True:
+        sql = (f"SELECT e.seq, e.doc FROM entities e WHERE {w.sql} AND e.seq > ${n + 1} "
+               f"ORDER BY e.seq LIMIT {size}")
         rows = await conn.fetch(sql, *w.args, last)
         for seq, entity in rows:
             last = seq
             if keep(entity):
                 yield entity
                 kept += 1
-        if len(rows) < PAGE or (stop_after is not None and kept >= stop_after):
+        if len(rows) < size or kept >= stop_after:
             return
+        size = min(PAGE, size * 2)

@@ -29,7 +29,11 @@ SCHEMA = [
         UNIQUE (tenant, id)
     )""",
     "CREATE INDEX IF NOT EXISTS entities_types ON entities USING gin (types)",
-    "CREATE INDEX IF NOT EXISTS entities_tenant_seq ON entities (tenant, seq)",
+    # Pages in insertion order: seq first, the tenant checked inside the index.  Not (tenant, seq):
+    # when a tenant has grown since the last ANALYZE, the planner believes it nearly empty and
+    # would probe ids through (tenant, seq) instead of the (tenant, id) key, scanning the whole
+    # tenant once per id.  With seq first, only the key can serve an id lookup.
+    "CREATE INDEX IF NOT EXISTS entities_seq_tenant ON entities (seq, tenant)",
     """CREATE TABLE IF NOT EXISTS entity_geo (
         seq bigint NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
         tenant text NOT NULL,
@@ -52,7 +56,7 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS jsonld_contexts_url ON jsonld_contexts (url)",
 ]
-RELATIONS = ("entities", "entities_types", "entities_tenant_seq", "entity_geo", "entity_geo_seq",
+RELATIONS = ("entities", "entities_types", "entities_seq_tenant", "entity_geo", "entity_geo_seq",
              "tenants", "jsonld_contexts", "jsonld_contexts_url")
 
 # With PostGIS the box of every GeoProperty is also a geometry, derived by PostgreSQL itself so the

@@ -27,6 +27,7 @@ from cityos.core.problems import ServiceUnavailable
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
 from cityos.data.ngsild.store.geoindex import geo_boxes
+from cityos.data.ngsild.store.qindex import IndexRow, index_rows, pushdown, render_sql
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -47,6 +48,13 @@ CREATE TABLE IF NOT EXISTS geo_attrs (
 CREATE INDEX IF NOT EXISTS geo_attrs_seq ON geo_attrs (seq);
 CREATE INDEX IF NOT EXISTS entities_tenant_seq ON entities (tenant, seq);
 CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree(gid, minx, maxx, miny, maxy);
+CREATE TABLE IF NOT EXISTS attr_index (
+    seq INTEGER NOT NULL, tenant TEXT NOT NULL, attr TEXT NOT NULL, kind TEXT NOT NULL,
+    num REAL, txt TEXT
+);
+CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, attr, num);
+CREATE INDEX IF NOT EXISTS attr_index_txt ON attr_index (tenant, attr, txt);
+CREATE INDEX IF NOT EXISTS attr_index_seq ON attr_index (seq);
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jsonld_contexts (
     tenant TEXT NOT NULL, id TEXT NOT NULL, url TEXT NOT NULL, kind TEXT NOT NULL,
@@ -57,6 +65,7 @@ CREATE INDEX IF NOT EXISTS jsonld_contexts_url ON jsonld_contexts (url);
 
 _STOP = object()
 PAGE = 500  # rows fetched per round trip while filtering in Python
+SELECTIVE = 5000  # an index condition matching fewer rows than this drives the scan
 
 
 class _Job:
@@ -92,6 +101,7 @@ class SQLiteEntityStore:
         self._local = threading.local()
         self._keepalive: sqlite3.Connection | None = None
         self._loop_reader: sqlite3.Connection | None = None
+        self._reader_conns: list[sqlite3.Connection] = []
         self._known_tenants: set[str] = set()
 
     # -- connections -------------------------------------------------------------------------
@@ -111,6 +121,7 @@ class SQLiteEntityStore:
             conn = self._connect()
             conn.execute("PRAGMA query_only=1")
             self._local.conn = conn
+            self._reader_conns.append(conn)
         return conn
 
     async def open(self) -> None:
@@ -128,6 +139,9 @@ class SQLiteEntityStore:
             await asyncio.to_thread(self._writer.join)
             self._writer = None
         self._readers.shutdown(wait=True)
+        for conn in self._reader_conns:
+            conn.close()
+        self._reader_conns.clear()
         if self._loop_reader is not None:
             self._loop_reader.close()
             self._loop_reader = None
@@ -241,12 +255,17 @@ class SQLiteEntityStore:
                 conn.execute("DELETE FROM entity_types WHERE seq=?", (seq,))
             if before[1] != after[1]:
                 self._drop_geo(conn, seq)
+            if before[2] != after[2]:
+                conn.execute("DELETE FROM attr_index WHERE seq=?", (seq,))
         else:
             seq = conn.execute("INSERT INTO entities (tenant, id, doc) VALUES (?, ?, ?)",
                                (tenant, entity["id"], doc)).lastrowid
         if before is None or before[0] != after[0]:
             conn.executemany("INSERT OR IGNORE INTO entity_types VALUES (?, ?, ?)",
                              [(tenant, t, seq) for t in after[0]])
+        if before is None or before[2] != after[2]:
+            conn.executemany("INSERT INTO attr_index VALUES (?, ?, ?, ?, ?, ?)",
+                             [(seq, tenant, *row) for row in after[2]])
         if before is None or before[1] != after[1]:
             for attr, box in after[1]:
                 gid = conn.execute("INSERT INTO geo_attrs (seq, tenant, attr) VALUES (?, ?, ?)",
@@ -265,6 +284,7 @@ class SQLiteEntityStore:
                            (tenant, entity_id)).fetchone()
         if row:
             conn.execute("DELETE FROM entity_types WHERE seq=?", (row[0],))
+            conn.execute("DELETE FROM attr_index WHERE seq=?", (row[0],))
             self._drop_geo(conn, row[0])
 
     # -- queries -------------------------------------------------------------------------------
@@ -280,15 +300,11 @@ class SQLiteEntityStore:
             yield from conn.execute(f"SELECT seq, doc FROM entities WHERE tenant = ? AND id IN ({marks}) "
                                     "ORDER BY seq", (plan.tenant, *plan.ids))
             return
-        box = plan.geo.bbox() if plan.geo is not None else None
-        if box is not None:
-            seqs = sorted({row[0] for row in conn.execute(
-                "SELECT g.seq FROM geo_rtree r JOIN geo_attrs g ON g.gid = r.gid "
-                "WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? "
-                "AND g.attr = ? AND g.tenant = ?",
-                (box[0], box[2], box[1], box[3], plan.geo.geoproperty, plan.tenant))})
-            for start in range(0, len(seqs), PAGE):
-                chunk = seqs[start:start + PAGE]
+        selective = self._selective_seqs(conn, plan)
+        if selective is not None:
+            ordered = sorted(selective)
+            for start in range(0, len(ordered), PAGE):
+                chunk = ordered[start:start + PAGE]
                 yield from conn.execute(f"SELECT seq, doc FROM entities WHERE seq IN "
                                         f"({','.join('?' * len(chunk))}) ORDER BY seq", chunk)
             return
@@ -305,6 +321,29 @@ class SQLiteEntityStore:
             return
         yield from self._paged(conn, "SELECT seq, doc FROM entities WHERE tenant = ? AND seq > ? "
                                      "ORDER BY seq LIMIT ?", (plan.tenant,))
+
+    def _selective_seqs(self, conn: sqlite3.Connection, plan: QueryPlan) -> set[int] | None:
+        """Candidate seqs from the R*Tree and the attribute value index, when they are selective.
+
+        A ``q`` condition that matches more than SELECTIVE rows is not used: walking the type
+        index in order and stopping at the page's end is then cheaper than collecting them all.
+        """
+        found: set[int] | None = None
+        box = plan.geo.bbox() if plan.geo is not None else None
+        if box is not None:
+            found = {row[0] for row in conn.execute(
+                "SELECT g.seq FROM geo_rtree r JOIN geo_attrs g ON g.gid = r.gid "
+                "WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? "
+                "AND g.attr = ? AND g.tenant = ?",
+                (box[0], box[2], box[1], box[3], plan.geo.geoproperty, plan.tenant))}
+        push = pushdown(plan.q) if plan.q is not None else None
+        if push is not None:
+            sql, args = render_sql(push, plan.tenant)
+            rows = conn.execute(f"{sql} LIMIT {SELECTIVE + 1}", args).fetchall()
+            if len(rows) <= SELECTIVE:
+                matching = {row[0] for row in rows}
+                found = matching if found is None else found & matching
+        return found
 
     @staticmethod
     def _paged(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Iterator[tuple[int, str]]:
@@ -407,12 +446,13 @@ class SQLiteEntityStore:
         return orjson.loads(row[0]) if row else None
 
 
-IndexKeys = tuple[tuple[str, ...], tuple[tuple[str, tuple[float, float, float, float]], ...]]
+IndexKeys = tuple[tuple[str, ...], tuple[tuple[str, tuple[float, float, float, float]], ...],
+                  tuple[IndexRow, ...]]
 
 
 def _index_keys(entity: Entity) -> IndexKeys:
-    """What the side indexes hold for an entity: its types and its geo bounding boxes."""
-    return tuple(entity["type"]), tuple(geo_boxes(entity))
+    """What the side indexes hold for an entity: types, geo bounding boxes, attribute values."""
+    return tuple(entity["type"]), tuple(geo_boxes(entity)), tuple(index_rows(entity))
 
 
 def _context_record(row: tuple[Any, ...]) -> dict[str, Any]:
