@@ -29,7 +29,7 @@ scalar = st.one_of(st.integers(-3, 3), st.booleans(), st.sampled_from(WORDS),
 value = st.one_of(scalar, st.lists(scalar, max_size=3), st.just({"nested": 1}))
 instance = st.one_of(
     value.map(lambda v: {"type": "Property", "value": v}),
-    st.sampled_from(WORDS[3:4] + ["urn:ngsi-ld:Site:2"]).map(
+    st.sampled_from([*WORDS[3:4], "urn:ngsi-ld:Site:2"]).map(
         lambda o: {"type": "Relationship", "object": o}),
     st.sampled_from(WORDS).map(lambda w: {"type": "LanguageProperty", "languageMap": {"ja": w}}),
 )
