@@ -2,7 +2,7 @@
 
 Written from the broker's code (:mod:`cityos.data.ngsild.payload`, ``render``, ``batch``, the
 discovery and ``@context`` routes) rather than copied from ETSI's OpenAPI files, so every schema
-says what *this* broker does: e.g. a ``Query`` takes at most one ``EntitySelector``.
+says what *this* broker does.
 """
 
 from __future__ import annotations
@@ -277,8 +277,8 @@ def _query_schemas() -> dict[str, Schema]:
             "properties": {
                 "type": {"const": "Query"},
                 "entities": {"type": "array", "items": ref("EntitySelector"), "minItems": 1,
-                             "maxItems": 1, "description": "One selector (several are not "
-                             "supported yet: 400)."},
+                             "description": "Entity selectors; an entity matching any of them "
+                             "is selected."},
                 "attrs": {"type": "array", "items": _NAME},
                 "q": {"type": "string"}, "scopeQ": {"type": "string"}, "lang": {"type": "string"},
                 "geoQ": ref("GeoQuery"),

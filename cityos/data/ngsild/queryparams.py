@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from cityos.core.problems import BadRequestData, TooManyResults
@@ -13,7 +14,7 @@ from cityos.data.ngsild.payload import check_name, check_uri
 from cityos.data.ngsild.projection import parse_projection
 from cityos.data.ngsild.qlang import expand_q, parse_q
 from cityos.data.ngsild.render import CONCISE, NORMALIZED, SIMPLIFIED, RenderOptions
-from cityos.data.ngsild.store.base import QueryPlan, TypeExpr
+from cityos.data.ngsild.store.base import QueryPlan, Selector, TypeExpr
 from cityos.data.ngsild.terms import TermMap
 
 _OPTIONS = {"keyValues", "simplified", "concise", "normalized", "sysAttrs"}
@@ -125,8 +126,14 @@ def page_bounds(params: Mapping[str, str], settings: Settings) -> tuple[int, int
 
 
 def build_plan(tenant: str, params: Mapping[str, Any], tm: TermMap, settings: Settings, *,
-               require_filter: bool = True) -> QueryPlan:
-    """A query plan from GET /entities parameters (also used for purge and POST query)."""
+               require_filter: bool = True,
+               selectors: list[dict[str, Any]] | None = None) -> QueryPlan:
+    """A query plan from GET /entities parameters (also used for purge and POST query).
+
+    ``selectors``: two or more EntitySelectors of a ``Query`` body, any of which selects.
+    """
+    if selectors:
+        return _with_selectors(tenant, params, tm, settings, selectors)
     ids = split_list(params.get("id"))
     for entity_id in ids:
         check_uri(entity_id, "id")
@@ -154,6 +161,45 @@ def build_plan(tenant: str, params: Mapping[str, Any], tm: TermMap, settings: Se
     return QueryPlan(tenant=tenant, types=types, ids=tuple(ids) or None, id_pattern=id_pattern,
                      attrs=attrs, q=q, geo=geo, scope=scope, limit=limit, offset=offset,
                      count=count)
+
+
+def parse_selector(raw: Mapping[str, Any], tm: TermMap, where: str) -> Selector:
+    """One EntitySelector (``id``, ``idPattern``, ``type``), validated."""
+    for key in ("id", "idPattern", "type"):
+        if key in raw and not isinstance(raw[key], str):
+            raise BadRequestData(f"{where}.{key} must be a string")
+    unknown = set(raw) - {"id", "idPattern", "type"}
+    if unknown:
+        raise BadRequestData(f"{where} has unknown members {sorted(unknown)}")
+    if not raw:
+        raise BadRequestData(f"{where} must name at least one of id, idPattern, type")
+    ids = tuple(check_uri(i, f"{where}.id") for i in split_list(raw.get("id"))) or None
+    pattern = raw.get("idPattern")
+    if pattern is not None:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise BadRequestData(f"{where}.idPattern is not a valid regular expression: {exc}") \
+                from None
+    types = parse_type_expr(raw["type"], tm) if "type" in raw else None
+    return Selector(ids=ids, id_pattern=pattern, types=types)
+
+
+def _with_selectors(tenant: str, params: Mapping[str, Any], tm: TermMap, settings: Settings,
+                    raw: list[dict[str, Any]]) -> QueryPlan:
+    selectors = tuple(parse_selector(s, tm, f"entities[{i}]") for i, s in enumerate(raw))
+    # The engines prefilter on the union of the selectors' types or ids when every selector has
+    # them; the selectors themselves are checked exactly by the plan's Python filter.
+    types = None
+    if all(s.types is not None for s in selectors):
+        types = TypeExpr(tuple(g for s in selectors if s.types for g in s.types.alternatives))
+    ids = None
+    if all(s.ids is not None for s in selectors):
+        ids = tuple(dict.fromkeys(i for s in selectors if s.ids for i in s.ids))
+    base = build_plan(tenant, {k: v for k, v in params.items()
+                               if k not in ("id", "idPattern", "type")}, tm, settings,
+                      require_filter=False)
+    return replace(base, types=types, ids=ids, selectors=selectors)
 
 
 def _geo(params: Mapping[str, Any], tm: TermMap) -> GeoQuery | None:

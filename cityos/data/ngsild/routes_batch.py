@@ -115,7 +115,9 @@ async def batch_query(request: Request) -> Response:
     if "attrs" in query and not isinstance(query["attrs"], list):
         raise BadRequestData("attrs must be an array of attribute names")
     page_bounds(params, broker.settings)
-    plan = build_plan(tenant, params, tm, broker.settings)
+    several = query.get("entities")
+    plan = build_plan(tenant, params, tm, broker.settings,
+                      selectors=several if isinstance(several, list) and len(several) > 1 else None)
     opts = render_options({k: v for k, v in params.items() if k != "attrs"} |
                           ({"attrs": params["attrs"]} if "attrs" in params else {}), tm)
     spec = parse_join(params)
@@ -133,16 +135,16 @@ def _query_params(query: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     selectors = query.get("entities")
     if selectors is not None:
-        if not isinstance(selectors, list) or len(selectors) != 1 or \
-                not isinstance(selectors[0], dict):
-            raise BadRequestData("entities must be an array with one EntitySelector "
-                                 "(several selectors are not supported yet)")
-        selector = selectors[0]
-        for key in ("id", "idPattern", "type"):
-            if key in selector:
-                if not isinstance(selector[key], str):
-                    raise BadRequestData(f"entities[0].{key} must be a string")
-                params[key] = selector[key]
+        if not isinstance(selectors, list) or not selectors or \
+                not all(isinstance(s, dict) for s in selectors):
+            raise BadRequestData("entities must be a non-empty array of EntitySelector objects")
+        if len(selectors) == 1:
+            selector = selectors[0]
+            for key in ("id", "idPattern", "type"):
+                if key in selector:
+                    if not isinstance(selector[key], str):
+                        raise BadRequestData(f"entities[0].{key} must be a string")
+                    params[key] = selector[key]
     if "attrs" in query and isinstance(query["attrs"], list):
         if not all(isinstance(a, str) for a in query["attrs"]):
             raise BadRequestData("attrs must be an array of strings")

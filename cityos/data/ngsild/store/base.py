@@ -46,6 +46,23 @@ class TypeExpr:
 
 
 @dataclass(frozen=True)
+class Selector:
+    """One EntitySelector of a ``Query`` body: an entity matches when it fits all given parts."""
+
+    ids: tuple[str, ...] | None = None
+    id_pattern: str | None = None
+    types: TypeExpr | None = None
+
+    def matches(self, entity: Entity) -> bool:
+        """Whether ``entity`` is selected."""
+        if self.ids is not None and entity["id"] not in self.ids:
+            return False
+        if self.types is not None and not self.types.matches(entity["type"]):
+            return False
+        return self.id_pattern is None or re.search(self.id_pattern, entity["id"]) is not None
+
+
+@dataclass(frozen=True)
 class QueryPlan:
     """A fully expanded, validated entity query.  Engines may push any part down to SQL."""
 
@@ -57,6 +74,10 @@ class QueryPlan:
     q: Any = None                              # an expanded qlang tree
     geo: Any = None                            # a GeoQuery whose geoproperty is an expanded IRI
     scope: str | None = None
+    # Several EntitySelectors (POST /entityOperations/query): any of them selects an entity.
+    # ``types`` / ``ids`` then hold only a prefilter that covers them all; engines must treat a
+    # plan with selectors as needing the Python filter.
+    selectors: tuple[Selector, ...] | None = None
     limit: int = 20
     offset: int = 0
     count: bool = False
@@ -79,6 +100,8 @@ class QueryPlan:
             if self.attrs is not None and not any(a in entity["attrs"] for a in self.attrs):
                 return False
             if self.scope is not None and not _scope_matches(self.scope, entity.get("scope")):
+                return False
+            if self.selectors is not None and not any(s.matches(entity) for s in self.selectors):
                 return False
             if self.q is not None and not q_matches(self.q, entity):
                 return False
