@@ -23,7 +23,7 @@ the authority (ADR 0005).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,6 +158,41 @@ def _comparison(node: Comparison) -> Cond | None:
     if value.kind in ("string", "uri") and op == "==" and not _TIMELIKE.match(str(value.value)):
         return Cond(attr, "kind IN ('s', 'r', 'l') AND txt = ?", (str(value.value),))
     return None
+
+
+def leaf_sql(cond: Cond, tenant: str) -> tuple[str, list[Any]]:
+    """SQL for one condition, written so each half can use an index: the value range on
+    ``(tenant, attr, num|txt)`` and the "cannot judge" rows on ``(tenant, attr, kind)``."""
+    if cond.sql == "1 = 1":
+        return "SELECT seq FROM attr_index WHERE tenant = ? AND attr = ?", [tenant, cond.attr]
+    return ("SELECT seq FROM attr_index WHERE tenant = ? AND attr = ? AND " + cond.sql +
+            " UNION ALL SELECT seq FROM attr_index WHERE tenant = ? AND attr = ? AND kind = 'x'",
+            [tenant, cond.attr, *cond.args, tenant, cond.attr])
+
+
+def selective_seqs(push: Pushdown, run: Callable[[Cond], list[int] | None]) -> set[int] | None:
+    """The seqs passing ``push``, computed leaf by leaf, or ``None`` when not selective.
+
+    ``run(cond)`` returns a leaf's seqs, or ``None`` when it matches too many rows to be worth
+    collecting.  Any selective part of a conjunction is a valid superset (the smaller the
+    better, and several intersect); a disjunction needs every branch to be selective.  Leaves
+    are evaluated apart because a compound INTERSECT would compute every branch in full first.
+    """
+    if isinstance(push, Cond):
+        rows = run(push)
+        return None if rows is None else set(rows)
+    parts = [selective_seqs(part, run) for part in push.parts]
+    if isinstance(push, Both):
+        chosen = [p for p in parts if p is not None]
+        if not chosen:
+            return None
+        result = min(chosen, key=len)
+        for other in chosen:
+            result = result & other
+        return result
+    if any(p is None for p in parts):
+        return None
+    return set().union(*[p for p in parts if p is not None])
 
 
 def render_sql(push: Pushdown, tenant: str) -> tuple[str, list[Any]]:

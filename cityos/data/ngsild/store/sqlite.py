@@ -27,7 +27,14 @@ from cityos.core.problems import ServiceUnavailable
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
 from cityos.data.ngsild.store.geoindex import geo_boxes
-from cityos.data.ngsild.store.qindex import IndexRow, index_rows, pushdown, render_sql
+from cityos.data.ngsild.store.qindex import (
+    Cond,
+    IndexRow,
+    index_rows,
+    leaf_sql,
+    pushdown,
+    selective_seqs,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -55,6 +62,7 @@ CREATE TABLE IF NOT EXISTS attr_index (
 CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, attr, num);
 CREATE INDEX IF NOT EXISTS attr_index_txt ON attr_index (tenant, attr, txt);
 CREATE INDEX IF NOT EXISTS attr_index_seq ON attr_index (seq);
+CREATE INDEX IF NOT EXISTS attr_index_kind ON attr_index (tenant, attr, kind);
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jsonld_contexts (
     tenant TEXT NOT NULL, id TEXT NOT NULL, url TEXT NOT NULL, kind TEXT NOT NULL,
@@ -338,10 +346,14 @@ class SQLiteEntityStore:
                 (box[0], box[2], box[1], box[3], plan.geo.geoproperty, plan.tenant))}
         push = pushdown(plan.q) if plan.q is not None else None
         if push is not None:
-            sql, args = render_sql(push, plan.tenant)
-            rows = conn.execute(f"{sql} LIMIT {SELECTIVE + 1}", args).fetchall()
-            if len(rows) <= SELECTIVE:
-                matching = {row[0] for row in rows}
+
+            def run(cond: Cond) -> list[int] | None:
+                sql, args = leaf_sql(cond, plan.tenant)
+                rows = conn.execute(f"{sql} LIMIT {SELECTIVE + 1}", args).fetchall()
+                return None if len(rows) > SELECTIVE else [row[0] for row in rows]
+
+            matching = selective_seqs(push, run)
+            if matching is not None:
                 found = matching if found is None else found & matching
         return found
 
