@@ -63,6 +63,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quiet-wait", type=float, default=120.0,
                         help="before each scenario, wait up to this many seconds until other "
                              "processes use < 25%% of a core (default 120; 0 = do not wait)")
+    parser.add_argument("--retries", type=int, default=1,
+                        help="measure a scenario again (at most this many times) when other "
+                             "processes used >= 25%% of a core during it; the least disturbed "
+                             "run is kept (default 1)")
     parser.add_argument("--no-analyze", action="store_true",
                         help="PostgreSQL: do not ANALYZE after loading (by default the bench "
                              "does what autovacuum would do shortly after a bulk load)")
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(scale=args.scale, query_scale=args.query_scale, duration=args.duration,
                       warmup=args.warmup, max_requests=args.max_requests,
                       concurrency=args.concurrency, seed=args.seed, profile_dir=args.profile,
-                      quiet_wait=args.quiet_wait, analyze=not args.no_analyze)
+                      quiet_wait=args.quiet_wait, analyze=not args.no_analyze, retries=max(0, args.retries))
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]

@@ -13,8 +13,12 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import aiohttp
-from yarl import URL
+try:
+    import aiohttp
+    from yarl import URL
+except ImportError as missing:  # pragma: no cover - a hint for a venv without the dev extras
+    raise SystemExit("python -m bench needs aiohttp: .venv/bin/pip install aiohttp "
+                     "(it belongs in pyproject's dev extras)") from missing
 
 from bench import LOOPBACK
 from bench.procstat import CpuSampler

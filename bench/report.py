@@ -60,6 +60,10 @@ def _cpu_text(cpu: dict[str, float]) -> str:
                     for k in ("server", "postgres", "client", "other"))
 
 
+def _fmt_rate(value: float) -> str:
+    return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
+
+
 def _fmt_ms(value: float) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:,.0f}"
 
@@ -74,7 +78,7 @@ def results_table(engine: str, results: list[Result]) -> Table:
         s = r.stats
         colour = {"PASS": "green", "MISS": "red"}.get(r.verdict, "yellow")
         cpu_text = _cpu_text(r.stats.cpu)
-        table.add_row(r.scenario.title, str(r.concurrency), f"{s.rate:,.0f}",
+        table.add_row(r.scenario.title, str(r.concurrency), _fmt_rate(s.rate),
                       f"{s.item_rate:,.0f}" if r.scenario.name == "batch" else "",
                       _fmt_ms(s.percentile(50)), _fmt_ms(s.percentile(95)),
                       _fmt_ms(s.percentile(99)), str(s.errors), r.scenario.target.describe(),
@@ -91,7 +95,7 @@ def markdown_table(results: list[Result]) -> str:
         s = r.stats
         cpu_text = _cpu_text(s.cpu)
         lines.append(
-            f"| {r.scenario.title} | {r.concurrency} | {s.rate:,.0f} | "
+            f"| {r.scenario.title} | {r.concurrency} | {_fmt_rate(s.rate)} | "
             f"{f'{s.item_rate:,.0f}' if r.scenario.name == 'batch' else ''} | "
             f"{_fmt_ms(s.percentile(50))} | {_fmt_ms(s.percentile(95))} | "
             f"{_fmt_ms(s.percentile(99))} | {s.errors} | {r.scenario.target.describe()} | "
@@ -149,4 +153,6 @@ def environment(argv: list[str]) -> dict[str, Any]:
         "packages": {d: _version(d) for d in ("uvicorn", "starlette", "uvloop", "httptools",
                                               "orjson", "asyncpg", "aiohttp")},
         "user": getpass.getuser(),
+        # a broker other than the work tree's, for A/B runs: PYTHONPATH=/path/to/old/tree
+        "pythonpath": os.environ.get("PYTHONPATH", ""),
     }

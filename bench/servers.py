@@ -80,7 +80,8 @@ def running_server(database_url: str, workdir: Path, *, ready_timeout: float = 1
                   "CITYOS_CONTEXT_FETCH_ENABLED": "false", **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=server_env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                   stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                   cwd=workdir)  # not the repo: PYTHONPATH may pick a broker
     server = Server(process, f"http://{LOOPBACK}:{port}", log, database_url)
     try:
         deadline = time.monotonic() + ready_timeout

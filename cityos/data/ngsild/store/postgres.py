@@ -2,9 +2,11 @@
 
 One row per entity (``entities``: the document as ``jsonb`` plus its type IRIs as ``text[]`` under
 a GIN index), one row per GeoProperty box (``entity_geo``, a PostGIS geometry under GiST when the
-extension is available, else a GiST index on the built-in ``box`` type).  Reads push tenant, ids,
-types and attributes down to SQL exactly, idPattern and the geo box as prefilters; whatever SQL
-cannot decide exactly is decided by ``QueryPlan.python_filter()``, exactly as in the SQLite engine.
+extension is available, else a GiST index on the built-in ``box`` type), and the rows of the ``q``
+attribute value index (``attr_index``, see :mod:`~cityos.data.ngsild.store.qindex`).  Reads push
+tenant, ids, types and attributes down to SQL exactly, idPattern and the geo box as prefilters,
+and ``q`` as candidate seqs from the value index when they are few (ADR 0005); whatever SQL cannot
+decide exactly is decided by ``QueryPlan.python_filter()``, exactly as in the SQLite engine.
 
 Writes follow :meth:`EntityStore.write`: one transaction locks the named rows (``FOR UPDATE``, in id
 order), takes advisory locks on the ids that do not exist yet (so two creators of the same new id
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,18 +34,24 @@ from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
 from cityos.data.ngsild.store.postgres_sql import (
     BOX_SCHEMA,
     DDL_LOCK,
+    INDEX_ROWS_INSERT,
     LOCK_SQL,
     PAGE,
     POSTGIS_SCHEMA,
     SCHEMA,
     SCHEMA_STATE,
     SELECT_FOR_UPDATE,
+    IndexKeys,
+    ProbeKey,
     Where,
     delete_statement,
+    index_keys,
     lock_args,
     plan_where,
+    selective_probe,
     upsert_statement,
 )
+from cityos.data.ngsild.store.qindex import index_rows, pushdown
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +124,7 @@ class PostgresEntityStore:
         self.postgis = False
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._known_tenants: set[str] = set()
+        self._unselective = Unselective()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -190,9 +200,11 @@ class PostgresEntityStore:
                 try:
                     async with conn.transaction():
                         current, seqs = await _lock(conn, tenant, ids)
+                        # fn changes entities in place: remember what the side tables hold
+                        indexed = {i: index_keys(e) for i, e in current.items() if e is not None}
                         called = True
                         ws: WriteSet = fn(current)
-                        await _apply(conn, tenant, ws, seqs)
+                        await _apply(conn, tenant, ws, seqs, indexed)
                 except pgerr.DeadlockDetectedError as exc:
                     if called or attempt == LOCK_RETRIES:
                         raise ServiceUnavailable(f"write conflict, please retry ({exc})",
@@ -213,10 +225,12 @@ class PostgresEntityStore:
 
         async def run(conn: Conn, w: Where) -> tuple[list[Entity], int | None]:
             if not w.exact:
+                seqs = await _selective_seqs(conn, plan, self._unselective)
                 if not plan.count:
-                    return await _collect(_scan(conn, w, plan.offset + plan.limit, keep), plan)
+                    return await _collect(_scan(conn, w, plan.offset + plan.limit, keep, seqs),
+                                          plan)
                 async with conn.transaction(readonly=True):        # the cursor needs one
-                    return await _collect(_scan(conn, w, None, keep), plan)
+                    return await _collect(_scan(conn, w, None, keep, seqs), plan)
             n = len(w.args)
             page: list[Entity] = []
             if plan.limit > 0:
@@ -242,7 +256,8 @@ class PostgresEntityStore:
                             status = await conn.execute(f"DELETE FROM entities e WHERE {w.sql}",
                                                         *w.args)
                             return int(status.split()[-1])
-                        doomed = [e["id"] async for e in _scan(conn, w, None, keep)]
+                        seqs = await _selective_seqs(conn, plan, self._unselective)
+                        doomed = [e["id"] async for e in _scan(conn, w, None, keep, seqs)]
                         for start in range(0, len(doomed), DELETE_CHUNK):
                             await conn.execute(delete_statement(False), plan.tenant,
                                                doomed[start:start + DELETE_CHUNK])
@@ -355,8 +370,13 @@ async def _ensure_schema(conn: Conn) -> bool:
         return bool(state["has_geom"])
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *DDL_LOCK)
+        # a database from before the attribute value index: fill it once, under the DDL lock
+        backfill = await conn.fetchval("SELECT to_regclass('entities') IS NOT NULL "
+                                       "AND to_regclass('attr_index') IS NULL")
         for ddl in SCHEMA:
             await conn.execute(ddl)
+        if backfill:
+            await _fill_attr_index(conn)
         postgis = False
         if state["can_postgis"]:
             try:
@@ -371,6 +391,26 @@ async def _ensure_schema(conn: Conn) -> bool:
             for ddl in BOX_SCHEMA:
                 await conn.execute(ddl)
     return postgis
+
+
+async def _fill_attr_index(conn: Conn) -> None:
+    """Index rows of every stored entity (inside the caller's transaction)."""
+    rows: list[tuple[Any, ...]] = []
+    total = 0
+    async for seq, tenant, doc in conn.cursor("SELECT seq, tenant, doc FROM entities ORDER BY seq",
+                                             prefetch=PAGE):
+        rows.extend((seq, tenant, *row) for row in index_rows(doc))
+        if len(rows) >= 20 * PAGE:
+            total += await _insert_index_rows(conn, rows)
+            rows = []
+    total += await _insert_index_rows(conn, rows)
+    log.info("attribute value index built: %d rows", total)
+
+
+async def _insert_index_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> int:
+    if rows:
+        await conn.execute(INDEX_ROWS_INSERT, *([r[k] for r in rows] for k in range(6)))
+    return len(rows)
 
 
 async def _lock(conn: Conn, tenant: str,
@@ -393,10 +433,11 @@ async def _lock(conn: Conn, tenant: str,
     return current, seqs
 
 
-async def _apply(conn: Conn, tenant: str, ws: WriteSet, seqs: dict[str, int]) -> None:
+async def _apply(conn: Conn, tenant: str, ws: WriteSet, seqs: dict[str, int],
+                 indexed: dict[str, IndexKeys]) -> None:
     register = bool(ws.upserts or ws.deletes)
     if ws.upserts:
-        statement = upsert_statement(tenant, ws.upserts, seqs, register)
+        statement = upsert_statement(tenant, ws.upserts, seqs, register, indexed)
         await conn.execute(statement.sql, *statement.args)
         register = False
     if ws.deletes:
@@ -414,16 +455,79 @@ async def _collect(matches: AsyncIterator[Entity],
     return page, (matched if plan.count else None)
 
 
-async def _scan(conn: Conn, w: Where, stop_after: int | None,
-                keep: Callable[[Entity], bool]) -> AsyncIterator[Entity]:
+class Unselective:
+    """Index reads (:data:`ProbeKey`) found not selective in the last ``ttl`` seconds.
+
+    Probing a condition that matches more than SELECTIVE rows reads SELECTIVE + 1 index entries
+    for nothing (a few milliseconds); a popular query such as ``status=="free"`` would pay that
+    every time.  Such a read is skipped for a while instead, which can only cost the speed-up
+    should the condition become selective meanwhile: skipping a read never changes an answer.
+    """
+
+    def __init__(self, ttl: float = 30.0, size: int = 4096) -> None:
+        self.ttl, self.size = ttl, size
+        self._until: dict[ProbeKey, float] = {}
+
+    def __contains__(self, key: object) -> bool:
+        until = self._until.get(key)  # type: ignore[call-overload]
+        return until is not None and until > time.monotonic()
+
+    def add(self, key: ProbeKey) -> None:
+        if len(self._until) >= self.size:
+            self._until.clear()
+        self._until[key] = time.monotonic() + self.ttl
+
+
+async def _selective_seqs(conn: Conn, plan: QueryPlan, unselective: Unselective) -> list[int] | None:
+    """The seqs (ascending) of every entity that may pass ``plan.q``, from the attribute value
+    index, when there are at most SELECTIVE of them; else ``None``.
+
+    The pushdown is a superset of the exact answer (qindex.py), so these seqs only narrow the
+    candidates; ``plan.python_filter()`` still decides.
+    """
+    if plan.q is None or plan.ids:
+        return None
+    push = pushdown(plan.q)
+    if push is None:
+        return None
+    probe = selective_probe(push, plan.tenant, unselective)
+    if not probe.asked:
+        return None
+    arrays = await conn.fetchrow(probe.sql, *probe.args)
+    assert arrays is not None
+    for key, seqs in zip(probe.asked, arrays, strict=True):
+        if seqs is None:
+            unselective.add(key)
+    found = probe.seqs(list(arrays))
+    return None if found is None else sorted(found)
+
+
+async def _scan(conn: Conn, w: Where, stop_after: int | None, keep: Callable[[Entity], bool],
+                seqs: list[int] | None = None) -> AsyncIterator[Entity]:
     """Candidates of ``w`` that ``keep`` accepts, in seq order.
 
     Reading every candidate (counting, purging) streams one query through a cursor; looking for
     the first ``stop_after`` matches reads seq-keyset pages instead, small at first and doubling
     up to PAGE rows, so a page of 20 does not decode 500 documents.  A cursor needs a
-    transaction: the caller of a full scan holds one.
+    transaction: the caller of a full scan holds one.  ``seqs`` (ascending), when given, are the
+    only rows that can match: they are read by primary key, a slice at a time.
     """
     n = len(w.args)
+    if seqs is not None:
+        size = PAGE if stop_after is None else min(PAGE, max(FIRST_PAGE, 2 * stop_after))
+        sql = (f"SELECT e.doc FROM entities e WHERE {w.sql} AND e.seq = ANY(${n + 1}::bigint[]) "
+               "ORDER BY e.seq")
+        kept = start = 0
+        while start < len(seqs):
+            for row in await conn.fetch(sql, *w.args, seqs[start:start + size]):
+                if keep(row[0]):
+                    yield row[0]
+                    kept += 1
+            if stop_after is not None and kept >= stop_after:
+                return
+            start += size
+            size = min(PAGE, size * 2)
+        return
     if stop_after is None:
         sql = f"SELECT e.doc FROM entities e WHERE {w.sql} ORDER BY e.seq"
         async for row in conn.cursor(sql, *w.args, prefetch=PAGE):

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store.base import QueryPlan
-from cityos.data.ngsild.store.geoindex import geo_boxes
+from cityos.data.ngsild.store.geoindex import Box, geo_boxes
+from cityos.data.ngsild.store.qindex import (
+    Cond,
+    Either,
+    IndexRow,
+    Pushdown,
+    index_rows,
+    selective_seqs,
+)
 
 # pg_advisory_xact_lock(int, int) key of the schema DDL; the one-bigint key space used for entity
 # locks is separate from the two-int one (PostgreSQL documents that they never overlap).
@@ -44,6 +53,25 @@ SCHEMA = [
         maxy double precision NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS entity_geo_seq ON entity_geo (seq)",
+    # The q attribute value index (qindex.py): rows (attr, kind, num, txt) of every entity.  The
+    # value indexes carry seq (and kind) so that probes are index-only scans that stop after
+    # SELECTIVE + 1 rows; numbers have their own partial index, and the "cannot judge" rows
+    # (kind x, which pass every condition) a small one of their own.  The text index is not
+    # partial: its (tenant, attr) prefix serves conditions on no value at all (exists).
+    """CREATE TABLE IF NOT EXISTS attr_index (
+        seq bigint NOT NULL REFERENCES entities (seq) ON DELETE CASCADE,
+        tenant text NOT NULL,
+        attr text NOT NULL,
+        kind text NOT NULL,
+        num double precision,
+        txt text
+    )""",
+    "CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, attr, num) INCLUDE (seq) "
+    "WHERE kind IN ('n', 'b')",
+    "CREATE INDEX IF NOT EXISTS attr_index_txt ON attr_index (tenant, attr, txt) INCLUDE (kind, seq)",
+    "CREATE INDEX IF NOT EXISTS attr_index_x ON attr_index (tenant, attr) INCLUDE (seq) "
+    "WHERE kind = 'x'",
+    "CREATE INDEX IF NOT EXISTS attr_index_seq ON attr_index (seq)",
     "CREATE TABLE IF NOT EXISTS tenants (name text PRIMARY KEY)",
     """CREATE TABLE IF NOT EXISTS jsonld_contexts (
         tenant text NOT NULL,
@@ -57,6 +85,7 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS jsonld_contexts_url ON jsonld_contexts (url)",
 ]
 RELATIONS = ("entities", "entities_types", "entities_seq_tenant", "entity_geo", "entity_geo_seq",
+             "attr_index", "attr_index_num", "attr_index_txt", "attr_index_x", "attr_index_seq",
              "tenants", "jsonld_contexts", "jsonld_contexts_url")
 
 # With PostGIS the box of every GeoProperty is also a geometry, derived by PostgreSQL itself so the
@@ -82,6 +111,11 @@ SCHEMA_STATE = (
 
 PAGE = 500              # rows per keyset page while filtering in Python
 ID_LOCKS_MAX = 256      # more new ids than this in one write: lock the tenant instead of each id
+
+# Rows (seq, tenant, attr, kind, num, txt) as column arrays: building the index of an old database.
+INDEX_ROWS_INSERT = ("INSERT INTO attr_index (seq, tenant, attr, kind, num, txt) SELECT * FROM "
+                     "unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], "
+                     "$6::text[])")
 
 # -- locking -------------------------------------------------------------------------------------
 
@@ -116,6 +150,16 @@ def lock_args(tenant: str, new_ids: list[str]) -> tuple[list[int], list[bool]]:
 _TYPES_OF = "ARRAY(SELECT DISTINCT jsonb_array_elements_text(u.d->'type'))"
 
 
+# What the side tables hold for an entity: attribute index rows and GeoProperty boxes.  Sets:
+# jsonb does not keep the order of attributes, and a duplicate row never changes what a probe finds.
+IndexKeys = tuple[frozenset[IndexRow], frozenset[tuple[str, Box]]]
+
+
+def index_keys(entity: Entity) -> IndexKeys:
+    """The side-table contents of ``entity``, to tell whether an update changes them."""
+    return frozenset(index_rows(entity)), frozenset(geo_boxes(entity))
+
+
 @dataclass
 class Upsert:
     """One statement applying a write set's upserts: inserts, updates, geo rows, the tenant."""
@@ -125,16 +169,44 @@ class Upsert:
 
 
 def upsert_statement(tenant: str, upserts: list[Entity], seqs: dict[str, int],
-                     register_tenant: bool) -> Upsert:
+                     register_tenant: bool,
+                     indexed: dict[str, IndexKeys] | None = None) -> Upsert:
     """One statement for a write set's upserts: INSERT the entities ``fn`` saw as new (so that a
     concurrent create of the same id fails on the unique key), UPDATE by ``seq`` the ones it saw
-    (``seqs``: id -> seq of the locked rows), replace their geo rows and register the tenant."""
+    (``seqs``: id -> seq of the locked rows), write their geo and attribute index rows and
+    register the tenant.
+
+    ``indexed`` holds :func:`index_keys` of the updated entities as they were before ``fn`` ran:
+    an updated entity's geo rows are replaced only when they changed (a new ``status`` leaves
+    them alone), and of its attribute index rows only those that changed are deleted and
+    inserted (a new ``observedAt`` touches none, a new ``status`` one).  All parts of the
+    statement see the same snapshot, so a DELETE of old rows never sees the rows the same
+    statement inserts.
+    """
     latest: dict[str, Entity] = {}
     for entity in upserts:           # the same id twice: the last version wins, as in SQLite
         latest[entity["id"]] = entity
     new = [e for i, e in latest.items() if i not in seqs]
     old = [e for i, e in latest.items() if i in seqs]
     old_seqs = [seqs[e["id"]] for e in old]
+    before = indexed or {}
+    geo_seqs: list[int] = []            # updated entities whose geo rows change
+    old_geo: list[tuple[int, str, Box]] = []
+    attr_seqs: list[int] = []           # updated entities of unknown attribute index rows
+    gone_rows: list[tuple[Any, ...]] = []   # attribute index rows of updated entities to delete
+    old_rows: list[tuple[Any, ...]] = []    # ... and to insert
+    for entity, seq in zip(old, old_seqs, strict=True):
+        rows, boxes = index_keys(entity)
+        was = before.get(entity["id"])
+        if was is None or was[1] != boxes:
+            geo_seqs.append(seq)
+            old_geo.extend((seq, attr, box) for attr, box in boxes)
+        if was is None:
+            attr_seqs.append(seq)
+            old_rows.extend((seq, *row) for row in rows)
+        elif was[0] != rows:            # only the rows that changed (a PATCH of one attribute)
+            gone_rows.extend((seq, *row) for row in was[0] - rows)
+            old_rows.extend((seq, *row) for row in rows - was[0])
     args: list[Any] = [tenant]
     ctes: list[str] = []
     if register_tenant:
@@ -153,8 +225,9 @@ def upsert_statement(tenant: str, upserts: list[Entity], seqs: dict[str, int],
             f"upd AS (UPDATE entities e SET doc = u.d, types = {_TYPES_OF} "
             f"FROM unnest(${s}::bigint[], ${d}::jsonb[]) AS u(seq, d) "
             f"WHERE e.seq = ANY(${s}::bigint[]) AND e.seq = u.seq)")
-        ctes.append(f"gdel AS (DELETE FROM entity_geo WHERE seq = ANY(${s}::bigint[]))")
-    old_geo = [(seqs[e["id"]], attr, box) for e in old for attr, box in geo_boxes(e)]
+    if geo_seqs:
+        args.append(geo_seqs)
+        ctes.append(f"gdel AS (DELETE FROM entity_geo WHERE seq = ANY(${len(args)}::bigint[]))")
     if old_geo:
         args.extend(_columns(old_geo))
         cols = _unnest_columns(len(args) - 5, "bigint")
@@ -170,10 +243,44 @@ def upsert_statement(tenant: str, upserts: list[Entity], seqs: dict[str, int],
             "gnew AS (INSERT INTO entity_geo (seq, tenant, attr, minx, miny, maxx, maxy) "
             "SELECT ins.seq, $1, g.attr, g.minx, g.miny, g.maxx, g.maxy "
             f"FROM unnest({cols}) AS g(id, attr, minx, miny, maxx, maxy) JOIN ins ON ins.id = g.id)")
+    if attr_seqs:
+        args.append(attr_seqs)
+        ctes.append(f"adel AS (DELETE FROM attr_index WHERE seq = ANY(${len(args)}::bigint[]))")
+    if gone_rows:
+        args.extend(_row_columns(gone_rows))
+        ctes.append(
+            "agone AS (DELETE FROM attr_index a USING unnest("
+            f"{_index_columns(len(args) - 4, 'bigint')}) AS d(seq, attr, kind, num, txt) "
+            "WHERE a.seq = d.seq AND a.attr = d.attr AND a.kind = d.kind "
+            "AND a.num IS NOT DISTINCT FROM d.num AND a.txt IS NOT DISTINCT FROM d.txt)")
+    if old_rows:
+        args.extend(_row_columns(old_rows))
+        ctes.append(
+            "aold AS (INSERT INTO attr_index (seq, tenant, attr, kind, num, txt) "
+            f"SELECT a.seq, $1, a.attr, a.kind, a.num, a.txt FROM unnest("
+            f"{_index_columns(len(args) - 4, 'bigint')}) AS a(seq, attr, kind, num, txt))")
+    new_rows = [(e["id"], *row) for e in new for row in index_rows(e)]
+    if new_rows:
+        args.extend(_row_columns(new_rows))
+        ctes.append(
+            "anew AS (INSERT INTO attr_index (seq, tenant, attr, kind, num, txt) "
+            f"SELECT ins.seq, $1, a.attr, a.kind, a.num, a.txt FROM unnest("
+            f"{_index_columns(len(args) - 4, 'text')}) AS a(id, attr, kind, num, txt) "
+            "JOIN ins ON ins.id = a.id)")
     return Upsert(f"WITH {', '.join(ctes)} SELECT 1", args)
 
 
-def _columns(rows: list[tuple[Any, str, tuple[float, float, float, float]]]) -> list[list[Any]]:
+def _row_columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows (key, attr, kind, num, txt) as five column arrays for ``unnest``."""
+    return [[r[k] for r in rows] for k in range(5)]
+
+
+def _index_columns(first: int, key_type: str) -> str:
+    types = (key_type, "text", "text", "float8", "text")
+    return ", ".join(f"${first + k}::{t}[]" for k, t in enumerate(types))
+
+
+def _columns(rows: list[tuple[Any, str, Box]]) -> list[list[Any]]:
     return [[r[0] for r in rows], [r[1] for r in rows], *([r[2][k] for r in rows] for k in range(4))]
 
 
@@ -241,6 +348,96 @@ def plan_where(plan: QueryPlan, postgis: bool, *, id_regex: bool = True) -> Wher
     if plan.q is not None or plan.scope is not None or plan.selectors is not None:
         w.exact = False  # the Python filter decides these (selectors: types/ids are a union)
     return w
+
+
+SELECTIVE = 5000        # a q prefilter matching at most this many entities drives the scan
+
+
+ProbeKey = tuple[str, str, str, tuple[Any, ...]]    # tenant, attr, condition, its values
+X_ROWS = "kind = 'x'"
+EXISTS = "1 = 1"        # qindex's condition of ``q=attr``: every row of the attribute passes
+
+
+def _keys(cond: Cond, tenant: str) -> list[ProbeKey]:
+    """The index reads of a condition: its rows, and the ``x`` rows that pass any condition
+    (:func:`~cityos.data.ngsild.store.qindex.leaf_sql`, split so that each read has an index)."""
+    rows = (tenant, cond.attr, cond.sql, cond.args)
+    return [rows] if cond.sql == EXISTS else [rows, (tenant, cond.attr, X_ROWS, ())]
+
+
+@dataclass
+class Probe:
+    """One round trip to the attribute value index for a ``q`` pushdown.
+
+    ``sql`` reads each key of ``asked`` with an index (-only) scan that stops at SELECTIVE + 1
+    rows, and returns per key an array of at most SELECTIVE seqs, or NULL when there are more.
+    (:func:`~cityos.data.ngsild.store.qindex.render_sql` in one statement would compute every
+    branch of an INTERSECT in full, and the ``OR kind = 'x'`` of a leaf makes a bitmap scan,
+    which reads every match before the LIMIT.)  :meth:`seqs` combines the arrays with
+    :func:`~cityos.data.ngsild.store.qindex.selective_seqs`, as the SQLite engine does.
+    """
+
+    sql: str
+    args: list[Any]
+    push: Pushdown
+    tenant: str
+    asked: list[ProbeKey]
+
+    def seqs(self, arrays: Sequence[list[int] | None]) -> set[int] | None:
+        """The candidate seqs, or ``None`` when not selective (``arrays``: one per asked key)."""
+        found = dict(zip(self.asked, arrays, strict=True))
+
+        def run(cond: Cond) -> list[int] | None:
+            parts = [found.get(key) for key in _keys(cond, self.tenant)]
+            return None if None in parts else [seq for part in parts for seq in part or ()]
+
+        return selective_seqs(self.push, run)
+
+
+def selective_probe(push: Pushdown, tenant: str, skip: Container[ProbeKey] = ()) -> Probe:
+    """The :class:`Probe` of a pushdown.  Keys in ``skip`` (known not to be selective) are not
+    read, nor those that could only serve a part that cannot be selective without them (the
+    other branches of an OR).  Placeholders are numbered from ``$1``, the tenant."""
+
+    def needed(part: Pushdown) -> list[ProbeKey] | None:
+        if isinstance(part, Cond):
+            keys = _keys(part, tenant)
+            return None if any(key in skip for key in keys) else keys
+        below = [needed(p) for p in part.parts]
+        if isinstance(part, Either) and None in below:
+            return None             # an OR with a branch that is not selective is not either
+        known = [keys for keys in below if keys is not None]
+        return [key for keys in known for key in keys] if known else None
+
+    asked = list(dict.fromkeys(needed(push) or ()))
+    args: list[Any] = [tenant]
+    columns: list[str] = []
+    for _tenant, attr, condition, values in asked:
+        args.append(attr)
+        slot = len(args)
+        args.extend(values)
+        # NULL (not selective) rather than SELECTIVE + 1 seqs nobody would use
+        columns.append(
+            f"(SELECT CASE WHEN count(*) <= {SELECTIVE} THEN coalesce(array_agg(seq), '{{}}') END "
+            f"FROM (SELECT seq FROM attr_index WHERE tenant = $1 AND attr = ${slot} "
+            f"AND ({numbered(condition, slot + 1)}) LIMIT {SELECTIVE + 1}) AS p)")
+    return Probe(f"SELECT {', '.join(columns)}", args, push, tenant, asked)
+
+
+def numbered(sql: str, first: int = 1) -> str:
+    """``?`` placeholders (outside quoted literals) as PostgreSQL's ``$first``, ``$first+1``, ..."""
+    out: list[str] = []
+    count = first - 1
+    quoted = False
+    for char in sql:
+        if char == "'":
+            quoted = not quoted
+        elif char == "?" and not quoted:
+            count += 1
+            out.append(f"${count}")
+            continue
+        out.append(char)
+    return "".join(out)
 
 
 _QUANTIFIER = re.compile(r"\{\d+(,\d*)?\}")
