@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS attr_index (
 CREATE INDEX IF NOT EXISTS attr_index_num ON attr_index (tenant, attr, num);
 CREATE INDEX IF NOT EXISTS attr_index_txt ON attr_index (tenant, attr, txt);
 CREATE INDEX IF NOT EXISTS attr_index_seq ON attr_index (seq);
-CREATE INDEX IF NOT EXISTS attr_index_kind ON attr_index (tenant, attr, kind);
+CREATE INDEX IF NOT EXISTS attr_index_x ON attr_index (tenant, attr) WHERE kind = 'x';
 CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS jsonld_contexts (
     tenant TEXT NOT NULL, id TEXT NOT NULL, url TEXT NOT NULL, kind TEXT NOT NULL,
@@ -73,7 +73,7 @@ CREATE INDEX IF NOT EXISTS jsonld_contexts_url ON jsonld_contexts (url);
 
 _STOP = object()
 PAGE = 500  # rows fetched per round trip while filtering in Python
-SELECTIVE = 5000  # an index condition matching fewer rows than this drives the scan
+SELECTIVE = 500  # an index condition matching fewer rows than this drives the scan
 
 
 class _Job:
@@ -264,14 +264,14 @@ class SQLiteEntityStore:
             if before[1] != after[1]:
                 self._drop_geo(conn, seq)
             if before[2] != after[2]:
-                conn.execute("DELETE FROM attr_index WHERE seq=?", (seq,))
+                self._reindex_changed(conn, tenant, seq, before[2], after[2])
         else:
             seq = conn.execute("INSERT INTO entities (tenant, id, doc) VALUES (?, ?, ?)",
                                (tenant, entity["id"], doc)).lastrowid
         if before is None or before[0] != after[0]:
             conn.executemany("INSERT OR IGNORE INTO entity_types VALUES (?, ?, ?)",
                              [(tenant, t, seq) for t in after[0]])
-        if before is None or before[2] != after[2]:
+        if before is None:
             conn.executemany("INSERT INTO attr_index VALUES (?, ?, ?, ?, ?, ?)",
                              [(seq, tenant, *row) for row in after[2]])
         if before is None or before[1] != after[1]:
@@ -280,6 +280,25 @@ class SQLiteEntityStore:
                                    (seq, tenant, attr)).lastrowid
                 conn.execute("INSERT INTO geo_rtree VALUES (?, ?, ?, ?, ?)",
                              (gid, box[0], box[2], box[1], box[3]))
+
+    @staticmethod
+    def _reindex_changed(conn: sqlite3.Connection, tenant: str, seq: int,
+                         before: tuple[IndexRow, ...], after: tuple[IndexRow, ...]) -> None:
+        """Rewrite the value-index rows of the attributes whose rows changed, and only those:
+        an attribute update touches one or two attributes of an entity, not all of them."""
+        old: dict[str, list[IndexRow]] = {}
+        new: dict[str, list[IndexRow]] = {}
+        for row in before:
+            old.setdefault(row[0], []).append(row)
+        for row in after:
+            new.setdefault(row[0], []).append(row)
+        for attr in old.keys() | new.keys():
+            if old.get(attr) == new.get(attr):
+                continue
+            if attr in old:
+                conn.execute("DELETE FROM attr_index WHERE seq=? AND attr=?", (seq, attr))
+            conn.executemany("INSERT INTO attr_index VALUES (?, ?, ?, ?, ?, ?)",
+                             [(seq, tenant, *row) for row in new.get(attr, [])])
 
     def _drop_geo(self, conn: sqlite3.Connection, seq: int) -> None:
         gids = [r[0] for r in conn.execute("SELECT gid FROM geo_attrs WHERE seq=?", (seq,))]
