@@ -23,26 +23,13 @@ from cityos.data.ngsild.model import DEFAULT_VOCAB, LOCATION
 from cityos.data.ngsild.qlang import expand_q, parse_q
 from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.store.base import QueryPlan, TypeExpr, WriteSet
+from tests.conftest import _empty_postgres
 
 NOW = "2026-11-25T09:00:00.000000Z"
 T = "https://example.org/types/"
 A, B, C = T + "A", T + "B", T + "C"
 TEMP = DEFAULT_VOCAB + "temperature"
 NAME = DEFAULT_VOCAB + "name"
-
-
-async def _empty_postgres(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        tables = [r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
-        tables = [t for t in tables if t != "spatial_ref_sys"]
-        if tables:
-            await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
