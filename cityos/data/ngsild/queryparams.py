@@ -23,6 +23,14 @@ _FORMATS = {"keyValues": SIMPLIFIED, "simplified": SIMPLIFIED, "concise": CONCIS
 _SYS = frozenset({"id", "type"})
 
 
+def flag(params: Mapping[str, Any], name: str) -> bool:
+    """A boolean query parameter: absent or ``false`` is False, ``true`` is True, else 400."""
+    value = params.get(name, "false")
+    if value not in ("true", "false"):
+        raise BadRequestData(f"{name} must be true or false")
+    return bool(value == "true")
+
+
 def split_list(value: str | None) -> list[str]:
     """A comma-separated parameter as a list without empty items."""
     if value is None:
@@ -112,10 +120,7 @@ def page_bounds(params: Mapping[str, str], settings: Settings) -> tuple[int, int
 
     limit = integer("limit", settings.default_page_size)
     offset = integer("offset", 0)
-    count_raw = params.get("count", "false")
-    if count_raw not in ("true", "false"):
-        raise BadRequestData("count must be true or false")
-    count = count_raw == "true"
+    count = flag(params, "count")
     if limit > settings.max_page_size:
         raise TooManyResults(f"limit {limit} exceeds the maximum page size "
                              f"{settings.max_page_size}",

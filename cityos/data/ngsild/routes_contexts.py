@@ -26,6 +26,7 @@ from cityos.data.ngsild.context import (
 )
 from cityos.data.ngsild.negotiation import choose_accept, read_body, tenant_of
 from cityos.data.ngsild.payload import utc_now
+from cityos.data.ngsild.queryparams import flag
 from cityos.data.ngsild.responses import ngsild_route, no_content
 from cityos.data.ngsild.routes_entities import BASE, broker_of
 
@@ -39,10 +40,7 @@ def _absolute(request: Request, url: str) -> str:
 
 
 def _bool_param(request: Request, name: str) -> bool:
-    value = request.query_params.get(name, "false")
-    if value not in ("true", "false"):
-        raise BadRequestData(f"{name} must be true or false")
-    return value == "true"
+    return flag(request.query_params, name)
 
 
 async def add_context(request: Request) -> Response:

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cityos.core.problems import BadRequestData, ResourceNotFound
+from cityos.core.problems import ResourceNotFound
 from cityos.data.ngsild.negotiation import (
     choose_accept,
     request_context,
@@ -17,6 +17,7 @@ from cityos.data.ngsild.negotiation import (
     tenant_of,
 )
 from cityos.data.ngsild.payload import check_name
+from cityos.data.ngsild.queryparams import flag
 from cityos.data.ngsild.responses import ngsild_route, with_context
 from cityos.data.ngsild.routes_entities import BASE, broker_of, read_tenant
 from cityos.data.ngsild.store.base import QueryPlan, TypeInfo
@@ -29,11 +30,9 @@ async def _setup(request: Request) -> tuple[list[TypeInfo], TermMap, str, str, b
     context, url = request_context(request)
     tm = await broker.resolver.term_map(context)
     tenant = await read_tenant(request, broker)
-    details = request.query_params.get("details", "false")
-    if details not in ("true", "false"):
-        raise BadRequestData("details must be true or false")
+    details = flag(request.query_params, "details")
     infos = await broker.store.type_info(tenant)
-    return infos, tm, accept, response_context_url(url), details == "true"
+    return infos, tm, accept, response_context_url(url), details
 
 
 async def _attribute_count(request: Request, iri: str) -> int:

@@ -20,7 +20,7 @@ from cityos.data.ngsild.negotiation import (
     response_context_url,
     tenant_of,
 )
-from cityos.data.ngsild.queryparams import build_plan, render_options, split_list
+from cityos.data.ngsild.queryparams import build_plan, flag, render_options, split_list
 from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
 from cityos.data.ngsild.terms import TermMap
 
@@ -203,12 +203,9 @@ async def delete_attribute(request: Request) -> Response:
     broker = broker_of(request)
     tm, _ = await _get_context(request, broker)
     params = request.query_params
-    delete_all = params.get("deleteAll", "false")
-    if delete_all not in ("true", "false"):
-        raise BadRequestData("deleteAll must be true or false")
     await actions.delete_attribute(
         broker, tenant_of(request), request.path_params["entity_id"], request.path_params["attr"],
-        tm, params.get("datasetId"), delete_all == "true")
+        tm, params.get("datasetId"), flag(params, "deleteAll"))
     return no_content()
 
 
