@@ -21,6 +21,7 @@ from cityos.core.problems import Problem
 from cityos.core.settings import Settings
 from cityos.data.ngsild import ROUTES as NGSILD_ROUTES
 from cityos.data.ngsild import Broker, ContextResolver
+from cityos.data.ngsild.events import BrokerEvents
 from cityos.data.ngsild.store import open_entity_store
 
 log = logging.getLogger("cityos")
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                allow_fetch=settings.context_fetch_enabled)
     resolver.stored_lookup = store.context_by_url  # hosted contexts are stored by path
     broker = Broker(store=store, resolver=resolver, settings=settings)
+    events = BrokerEvents(history=settings.history_enabled)
+    store.observer = events
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -40,6 +40,22 @@ class Settings:
         "FULL", "SQLite synchronous pragma: FULL makes every acknowledged write durable.")
     pg_pool_min: int = _setting(2, "PostgreSQL: connections opened at start-up.")
     pg_pool_max: int = _setting(10, "PostgreSQL: most connections in the pool.")
+    history_enabled: bool = _setting(
+        True, "Keep the temporal history of every attribute change (/temporal/entities).")
+    history_retention: str = _setting(
+        "", "History kept per entity type, e.g. 'WeatherObserved=P30D,*=P5Y' (ISO 8601 durations;"
+        " '*' for every other type). Empty: keep everything.")
+    notification_timeout: float = _setting(5.0, "Seconds one notification attempt may take.")
+    notification_retries: int = _setting(
+        6, "Attempts after the first before a notification is given up (and counted as failed).")
+    notification_backoff: float = _setting(
+        0.5, "Seconds before the first retry; doubles with every further attempt (capped at 60).")
+    notification_allow: str = _setting(
+        "", "Comma-separated hosts or CIDR networks notifications may always go to "
+        "(e.g. '127.0.0.1,10.1.0.0/16,receiver.example.jp').")
+    notification_deny: str = _setting(
+        "private", "Comma-separated hosts or CIDR networks notifications must not go to; "
+        "'private' = loopback, link-local, private and reserved ranges. The allow list wins.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
 
     @classmethod

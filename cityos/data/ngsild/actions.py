@@ -35,6 +35,10 @@ class Broker:
     store: EntityStore
     resolver: ContextResolver
     settings: Settings
+    # set by the composition root (app.py): the subscription registry (subscriptions/registry.py)
+    # and the notifier (notify/); Any keeps this module free of their imports
+    registry: Any = None
+    notifier: Any = None
 
 
 @dataclass

@@ -29,6 +29,90 @@ class WriteSet:
 WriteFn = Callable[[dict[str, Entity | None]], WriteSet]
 
 
+# -- what a write causes (ADR 0006) -------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    """One entity changed by a write: its state before and after (``None`` = absent)."""
+
+    entity_id: str
+    before: Entity | None
+    after: Entity | None
+
+
+@dataclass
+class HistoryRow:
+    """One attribute instance appended to the temporal history (DM-DY-1).
+
+    Times are integer microseconds since the Unix epoch (UTC), so both engines sort and compare
+    them exactly whatever precision the caller wrote.
+    """
+
+    entity_id: str
+    attr: str                  # expanded attribute IRI
+    dataset_id: str            # "" for the default instance
+    instance_id: str           # urn:ngsi-ld:attribute:instance:<uuid>
+    observed_at: int | None
+    created_at: int            # when this instance was recorded (the attribute's modifiedAt)
+    modified_at: int           # equals created_at until the instance itself is patched
+    deleted: bool              # the attribute (or its entity) was deleted at created_at
+    doc: dict[str, Any]        # the instance in the internal form (model.py), sub-attributes kept
+
+
+@dataclass
+class TemporalEntityRow:
+    """The entity-level record of the temporal history: upserted with every history append."""
+
+    entity_id: str
+    types: list[str]
+    scope: list[str] | None
+    created_at: int
+    modified_at: int
+    deleted_at: int | None = None
+
+
+@dataclass
+class OutboxRow:
+    """Work a write causes outside the database (a notification), committed with the write.
+
+    ``body`` is JSON; its meaning belongs to whoever created the row (``kind``).  Rows are deleted
+    by :meth:`OutboxStore.outbox_done` once their work is finished, so after a crash every row
+    still present is work that may not have been done: it is done again (at-least-once).
+    """
+
+    id: str
+    tenant: str
+    kind: str
+    body: dict[str, Any]
+    created_at: int = 0
+
+
+@dataclass
+class Effects:
+    """Everything one write appends besides the entities themselves, in the same transaction."""
+
+    history: list[HistoryRow] = field(default_factory=list)
+    temporal_entities: list[TemporalEntityRow] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.history or self.temporal_entities or self.outbox)
+
+
+class ChangeObserver(Protocol):
+    """Turns a write's changes into Effects (history rows, outbox rows).
+
+    ``effects`` runs inside the write transaction, possibly on the store's writer thread: it must
+    be quick, must not block and must not touch the store.  ``committed`` runs on the event loop
+    after the transaction committed (never when it rolled back).
+    """
+
+    def effects(self, tenant: str, changes: list[Change]) -> Effects:
+        """The rows to append for ``changes``."""
+
+    def committed(self, tenant: str, effects: Effects) -> None:
+        """The effects are durable: start the work they describe."""
+
+
 @dataclass(frozen=True)
 class TypeExpr:
     """An entity type selector: OR of AND-groups of expanded type IRIs (``A,B`` / ``A;B``)."""
@@ -144,6 +228,7 @@ class EntityStore(Protocol):
     """What the NGSI-LD actions need from storage.  Every method is tenant-scoped."""
 
     engine: str
+    observer: ChangeObserver | None   # set by the composition root before open()
 
     async def open(self) -> None:
         """Connect and create the schema when missing."""
@@ -187,3 +272,25 @@ class EntityStore(Protocol):
 
     async def context_by_url(self, url: str) -> Any | None:
         """A stored context document by its URL, in any tenant (contexts are global by URL)."""
+
+    # -- documents: subscriptions, registrations and other small records -----------------------
+    async def put_document(self, kind: str, tenant: str, doc_id: str, doc: dict[str, Any],
+                           *, create: bool = False) -> bool:
+        """Store ``doc``; with ``create`` only if absent (returns False when it existed)."""
+
+    async def get_document(self, kind: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
+        """One stored document, or ``None``."""
+
+    async def list_documents(self, kind: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every document of ``kind`` (of one tenant, or of all when ``tenant`` is None), oldest
+        first; each as stored, plus ``"_tenant"``."""
+
+    async def delete_document(self, kind: str, tenant: str, doc_id: str) -> bool:
+        """Remove a document; False when there was none."""
+
+    # -- outbox ----------------------------------------------------------------------------------
+    async def outbox_pending(self, limit: int = 1000) -> list[OutboxRow]:
+        """Rows left over (a crash, another node's expired lease), claimed for this process."""
+
+    async def outbox_done(self, ids: list[str]) -> None:
+        """Forget finished outbox rows."""

@@ -18,7 +18,9 @@ WriteSet with one batched statement.  PostgreSQL being unreachable becomes ``Ser
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -30,7 +32,17 @@ from asyncpg import exceptions as pgerr
 
 from cityos.core.problems import AlreadyExists, BadRequestData, ServiceUnavailable
 from cityos.data.ngsild.model import Entity
-from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
+from cityos.data.ngsild.store import postgres_effects
+from cityos.data.ngsild.store.base import (
+    Change,
+    ChangeObserver,
+    Effects,
+    OutboxRow,
+    QueryPlan,
+    TypeInfo,
+    WriteFn,
+    WriteSet,
+)
 from cityos.data.ngsild.store.postgres_sql import (
     BOX_SCHEMA,
     DDL_LOCK,
@@ -51,6 +63,7 @@ from cityos.data.ngsild.store.postgres_sql import (
     selective_probe,
     upsert_statement,
 )
+from cityos.data.ngsild.store.postgres_temporal import PostgresTemporal
 from cityos.data.ngsild.store.qindex import index_rows, pushdown
 
 log = logging.getLogger(__name__)
@@ -107,7 +120,7 @@ def _unavailable(exc: BaseException) -> ServiceUnavailable:
                               headers={"Retry-After": "5"})
 
 
-class PostgresEntityStore:
+class PostgresEntityStore(PostgresTemporal):
     """:class:`EntityStore` on PostgreSQL (``postgresql://user@host:port/db``)."""
 
     engine = "postgresql"
@@ -125,6 +138,9 @@ class PostgresEntityStore:
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._known_tenants: set[str] = set()
         self._unselective = Unselective()
+        self.observer: ChangeObserver | None = None
+        self.node = socket.gethostname()     # owner of the outbox rows this process writes
+        self._claimed: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -193,18 +209,27 @@ class PostgresEntityStore:
     async def write(self, tenant: str, ids: list[str], fn: WriteFn) -> Any:
         ids = list(dict.fromkeys(ids))
         called = False
+        observer = self.observer
+        effects: Effects | None = None
 
         async def op(conn: Conn) -> Any:
-            nonlocal called
+            nonlocal called, effects
             for attempt in range(1, LOCK_RETRIES + 1):
                 try:
                     async with conn.transaction():
                         current, seqs = await _lock(conn, tenant, ids)
                         # fn changes entities in place: remember what the side tables hold
                         indexed = {i: index_keys(e) for i, e in current.items() if e is not None}
+                        before = ({i: copy.deepcopy(e) for i, e in current.items() if e is not None}
+                                  if observer is not None else {})
                         called = True
                         ws: WriteSet = fn(current)
                         await _apply(conn, tenant, ws, seqs, indexed)
+                        if observer is not None and (ws.upserts or ws.deletes):
+                            changes = [Change(e["id"], before.get(e["id"]), e) for e in ws.upserts]
+                            changes += [Change(i, before[i], None) for i in ws.deletes
+                                        if i in before]
+                            effects = await self._append_effects(conn, observer, tenant, changes)
                 except pgerr.DeadlockDetectedError as exc:
                     if called or attempt == LOCK_RETRIES:
                         raise ServiceUnavailable(f"write conflict, please retry ({exc})",
@@ -217,7 +242,23 @@ class PostgresEntityStore:
                 return ws.result
             raise AssertionError("unreachable")
 
-        return await self._run(op, retryable=lambda: not called)
+        result = await self._run(op, retryable=lambda: not called)
+        if effects:
+            self._announce(tenant, effects)
+        return result
+
+    async def _append_effects(self, conn: Conn, observer: ChangeObserver, tenant: str,
+                              changes: list[Change]) -> Effects | None:
+        effects = observer.effects(tenant, changes)
+        if not effects:
+            return None
+        await postgres_effects.append_effects(conn, tenant, effects, self.node)
+        return effects
+
+    def _announce(self, tenant: str, effects: Effects) -> None:
+        self._claimed.update(row.id for row in effects.outbox)
+        if self.observer is not None:
+            self.observer.committed(tenant, effects)
 
     # -- queries -------------------------------------------------------------------------------
     async def query(self, plan: QueryPlan) -> tuple[list[Entity], int | None]:
@@ -247,27 +288,36 @@ class PostgresEntityStore:
 
     async def delete_matching(self, plan: QueryPlan) -> int:
         keep = plan.python_filter()
+        observer = self.observer
+        announce: list[Effects] = []
 
         async def run(conn: Conn, w: Where) -> int:
             for attempt in range(1, LOCK_RETRIES + 1):
                 try:
                     async with conn.transaction():
-                        if w.exact:
+                        if w.exact and observer is None:
                             status = await conn.execute(f"DELETE FROM entities e WHERE {w.sql}",
                                                         *w.args)
                             return int(status.split()[-1])
                         seqs = await _selective_seqs(conn, plan, self._unselective)
-                        doomed = [e["id"] async for e in _scan(conn, w, None, keep, seqs)]
+                        doomed = [e async for e in _scan(conn, w, None, keep, seqs)]
                         for start in range(0, len(doomed), DELETE_CHUNK):
                             await conn.execute(delete_statement(False), plan.tenant,
-                                               doomed[start:start + DELETE_CHUNK])
+                                               [e["id"] for e in doomed[start:start + DELETE_CHUNK]])
+                        if observer is not None and doomed:
+                            effects = await self._append_effects(
+                                conn, observer, plan.tenant, [Change(e["id"], e, None) for e in doomed])
+                            announce[:] = [effects] if effects else []
                         return len(doomed)
                 except pgerr.DeadlockDetectedError as exc:
                     if attempt == LOCK_RETRIES:
                         raise ServiceUnavailable(f"write conflict, please retry ({exc})") from exc
             raise AssertionError("unreachable")
 
-        return await self._run(lambda conn: self._with_regex_fallback(conn, plan, run))
+        count = await self._run(lambda conn: self._with_regex_fallback(conn, plan, run))
+        for effects in announce:
+            self._announce(plan.tenant, effects)
+        return count
 
     async def _with_regex_fallback(self, conn: Conn, plan: QueryPlan,
                                    run: Callable[[Conn, Where], Awaitable[T]]) -> T:
@@ -356,6 +406,69 @@ class PostgresEntityStore:
                 "SELECT document FROM jsonld_contexts WHERE url = $1 LIMIT 1", url)
 
         return await self._run(op)
+
+    # -- documents and the outbox -------------------------------------------------------------------
+    async def put_document(self, kind: str, tenant: str, doc_id: str, doc: dict[str, Any],
+                           *, create: bool = False) -> bool:
+        async def op(conn: Conn) -> bool:
+            if create:
+                status = await conn.execute(
+                    "INSERT INTO documents (kind, tenant, id, doc) VALUES ($1, $2, $3, $4) "
+                    "ON CONFLICT DO NOTHING", kind, tenant, doc_id, doc)
+                return status.split()[-1] == "1"
+            await conn.execute(
+                "INSERT INTO documents (kind, tenant, id, doc) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (kind, tenant, id) DO UPDATE SET doc = excluded.doc",
+                kind, tenant, doc_id, doc)
+            return True
+
+        return await self._run(op)
+
+    async def get_document(self, kind: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
+        async def op(conn: Conn) -> dict[str, Any] | None:
+            doc: dict[str, Any] | None = await conn.fetchval(
+                "SELECT doc FROM documents WHERE kind = $1 AND tenant = $2 AND id = $3",
+                kind, tenant, doc_id)
+            return doc
+
+        return await self._run(op)
+
+    async def list_documents(self, kind: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        async def op(conn: Conn) -> list[dict[str, Any]]:
+            rows = await conn.fetch(
+                "SELECT tenant, doc FROM documents WHERE kind = $1 AND ($2::text IS NULL OR "
+                "tenant = $2) ORDER BY seq", kind, tenant)
+            return [postgres_effects.document_record(r[0], r[1]) for r in rows]
+
+        return await self._run(op)
+
+    async def delete_document(self, kind: str, tenant: str, doc_id: str) -> bool:
+        async def op(conn: Conn) -> bool:
+            status = await conn.execute(
+                "DELETE FROM documents WHERE kind = $1 AND tenant = $2 AND id = $3",
+                kind, tenant, doc_id)
+            return status.split()[-1] != "0"
+
+        return await self._run(op)
+
+    async def outbox_pending(self, limit: int = 1000) -> list[OutboxRow]:
+        async def op(conn: Conn) -> list[OutboxRow]:
+            async with conn.transaction():
+                return await postgres_effects.claim_pending(conn, self.node, self._claimed, limit)
+
+        rows = await self._run(op)
+        self._claimed.update(r.id for r in rows)
+        return rows
+
+    async def outbox_done(self, ids: list[str]) -> None:
+        if not ids:
+            return
+
+        async def op(conn: Conn) -> None:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::text[])", ids)
+
+        await self._run(op)
+        self._claimed.difference_update(ids)
 
 
 def _context_record(row: asyncpg.Record) -> dict[str, Any]:

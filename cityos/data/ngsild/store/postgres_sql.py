@@ -15,6 +15,7 @@ from typing import Any
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store.base import QueryPlan
 from cityos.data.ngsild.store.geoindex import Box, geo_boxes
+from cityos.data.ngsild.store.history_schema import POSTGRES_SCHEMA as HISTORY_SCHEMA
 from cityos.data.ngsild.store.qindex import (
     Cond,
     Either,
@@ -29,6 +30,7 @@ from cityos.data.ngsild.store.qindex import (
 DDL_LOCK = (0x43495459, 0x4F530001)  # "CITY", "OS" 1
 
 SCHEMA = [
+    *HISTORY_SCHEMA,
     """CREATE TABLE IF NOT EXISTS entities (
         seq bigserial PRIMARY KEY,
         tenant text NOT NULL,
@@ -86,7 +88,8 @@ SCHEMA = [
 ]
 RELATIONS = ("entities", "entities_types", "entities_seq_tenant", "entity_geo", "entity_geo_seq",
              "attr_index", "attr_index_num", "attr_index_txt", "attr_index_x", "attr_index_seq",
-             "tenants", "jsonld_contexts", "jsonld_contexts_url")
+             "tenants", "jsonld_contexts", "jsonld_contexts_url",
+             *re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", " ".join(HISTORY_SCHEMA)))
 
 # With PostGIS the box of every GeoProperty is also a geometry, derived by PostgreSQL itself so the
 # write statement is the same with and without PostGIS; without it a GiST index on the built-in

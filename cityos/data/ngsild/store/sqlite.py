@@ -25,8 +25,18 @@ import orjson
 
 from cityos.core.problems import ServiceUnavailable
 from cityos.data.ngsild.model import Entity
-from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
+from cityos.data.ngsild.store import sqlite_effects
+from cityos.data.ngsild.store.base import (
+    Change,
+    ChangeObserver,
+    OutboxRow,
+    QueryPlan,
+    TypeInfo,
+    WriteFn,
+    WriteSet,
+)
 from cityos.data.ngsild.store.geoindex import geo_boxes
+from cityos.data.ngsild.store.history_schema import SQLITE_SCHEMA
 from cityos.data.ngsild.store.qindex import (
     Cond,
     IndexRow,
@@ -35,6 +45,7 @@ from cityos.data.ngsild.store.qindex import (
     pushdown,
     selective_seqs,
 )
+from cityos.data.ngsild.store.sqlite_temporal import SQLiteTemporal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -84,7 +95,7 @@ class _Job:
         self.fn, self.future, self.loop = fn, future, loop
 
 
-class SQLiteEntityStore:
+class SQLiteEntityStore(SQLiteTemporal):
     """:class:`EntityStore` on one SQLite file (``sqlite:///path.db``, or ``sqlite://`` in memory)."""
 
     engine = "sqlite"
@@ -111,6 +122,8 @@ class SQLiteEntityStore:
         self._loop_reader: sqlite3.Connection | None = None
         self._reader_conns: list[sqlite3.Connection] = []
         self._known_tenants: set[str] = set()
+        self.observer: ChangeObserver | None = None
+        self._claimed: set[str] = set()        # outbox rows this process is working on
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -136,6 +149,7 @@ class SQLiteEntityStore:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._keepalive = self._connect()
         self._keepalive.executescript(SCHEMA)
+        self._keepalive.executescript(SQLITE_SCHEMA)
         self._known_tenants = {r[0] for r in self._keepalive.execute("SELECT name FROM tenants")}
         self._writer = threading.Thread(target=self._write_loop, name="cityos-sqlite-writer",
                                         daemon=True)
@@ -203,7 +217,17 @@ class SQLiteEntityStore:
             failure = ServiceUnavailable(f"the SQLite database could not commit: {exc}")
             outcomes = [(False, failure)] * len(jobs)
         for job, (ok, value) in zip(jobs, outcomes, strict=True):
+            if ok and isinstance(value, sqlite_effects.Committed):
+                # announce the effects before the writer's future resolves, so a client that
+                # hears "done" can count on its notifications being under way
+                job.loop.call_soon_threadsafe(self._announce, value.tenant, value.effects)
+                value = value.result
             job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+
+    def _announce(self, tenant: str, effects: Any) -> None:
+        self._claimed.update(row.id for row in effects.outbox)
+        if self.observer is not None:
+            self.observer.committed(tenant, effects)
 
     async def _submit(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         if self._writer is None:
@@ -230,14 +254,19 @@ class SQLiteEntityStore:
         return orjson.loads(row[0]) if row else None
 
     async def write(self, tenant: str, ids: list[str], fn: WriteFn) -> Any:
+        observer = self.observer
+
         def run(conn: sqlite3.Connection) -> Any:
             current: dict[str, Entity | None] = dict.fromkeys(ids)
+            before: dict[str, Entity] = {}
             for start in range(0, len(ids), PAGE):
                 chunk = ids[start:start + PAGE]
                 for entity_id, doc in conn.execute(
                         f"SELECT id, doc FROM entities WHERE tenant = ? AND id IN "
                         f"({','.join('?' * len(chunk))})", (tenant, *chunk)):
                     current[entity_id] = orjson.loads(doc)
+                    if observer is not None:   # fn changes entities in place: keep a copy
+                        before[entity_id] = orjson.loads(doc)
             # fn changes entities in place: remember what the indexes hold before it runs
             indexed = {i: _index_keys(e) for i, e in current.items() if e is not None}
             ws: WriteSet = fn(current)
@@ -248,6 +277,10 @@ class SQLiteEntityStore:
             if (ws.upserts or ws.deletes) and tenant not in self._known_tenants:
                 conn.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
                 self._known_tenants.add(tenant)
+            if observer is not None and (ws.upserts or ws.deletes):
+                changes = [Change(e["id"], before.get(e["id"]), e) for e in ws.upserts]
+                changes += [Change(i, before.get(i), None) for i in ws.deletes if i in before]
+                return self._with_effects(conn, observer, tenant, changes, ws.result)
             return ws.result
 
         return await self._submit(run)
@@ -313,6 +346,15 @@ class SQLiteEntityStore:
             conn.execute("DELETE FROM entity_types WHERE seq=?", (row[0],))
             conn.execute("DELETE FROM attr_index WHERE seq=?", (row[0],))
             self._drop_geo(conn, row[0])
+
+    @staticmethod
+    def _with_effects(conn: sqlite3.Connection, observer: ChangeObserver, tenant: str,
+                      changes: list[Change], result: Any) -> Any:
+        effects = observer.effects(tenant, changes)
+        if not effects:
+            return result
+        sqlite_effects.append_effects(conn, tenant, effects)
+        return sqlite_effects.Committed(result, tenant, effects)
 
     # -- queries -------------------------------------------------------------------------------
     def _candidates(self, conn: sqlite3.Connection, plan: QueryPlan) -> Iterator[tuple[int, str]]:
@@ -409,12 +451,16 @@ class SQLiteEntityStore:
 
     async def delete_matching(self, plan: QueryPlan) -> int:
         keep = plan.python_filter()
+        observer = self.observer
 
-        def run(conn: sqlite3.Connection) -> int:
-            doomed = [entity["id"] for _seq, doc in self._candidates(conn, plan)
+        def run(conn: sqlite3.Connection) -> Any:
+            doomed = [entity for _seq, doc in self._candidates(conn, plan)
                       if keep(entity := orjson.loads(doc))]
-            for entity_id in doomed:
-                self._delete(conn, plan.tenant, entity_id)
+            for entity in doomed:
+                self._delete(conn, plan.tenant, entity["id"])
+            if observer is not None and doomed:
+                changes = [Change(e["id"], e, None) for e in doomed]
+                return self._with_effects(conn, observer, plan.tenant, changes, len(doomed))
             return len(doomed)
 
         count: int = await self._submit(run)
@@ -475,6 +521,44 @@ class SQLiteEntityStore:
         row = await self._read(lambda c: c.execute(
             "SELECT document FROM jsonld_contexts WHERE url=? LIMIT 1", (url,)).fetchone())
         return orjson.loads(row[0]) if row else None
+
+    # -- documents and the outbox -------------------------------------------------------------------
+    async def put_document(self, kind: str, tenant: str, doc_id: str, doc: dict[str, Any],
+                           *, create: bool = False) -> bool:
+        done: bool = await self._submit(
+            lambda c: sqlite_effects.put_document(c, kind, tenant, doc_id, doc, create))
+        return done
+
+    async def get_document(self, kind: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
+        row = await self._read(lambda c: c.execute(
+            "SELECT doc FROM documents WHERE kind=? AND tenant=? AND id=?",
+            (kind, tenant, doc_id)).fetchone())
+        return orjson.loads(row[0]) if row else None
+
+    async def list_documents(self, kind: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = await self._read(
+            lambda c: sqlite_effects.list_documents(c, kind, tenant))
+        return docs
+
+    async def delete_document(self, kind: str, tenant: str, doc_id: str) -> bool:
+        count: int = await self._submit(lambda c: c.execute(
+            "DELETE FROM documents WHERE kind=? AND tenant=? AND id=?",
+            (kind, tenant, doc_id)).rowcount)
+        return count > 0
+
+    async def outbox_pending(self, limit: int = 1000) -> list[OutboxRow]:
+        claimed = set(self._claimed)
+        rows: list[OutboxRow] = await self._read(
+            lambda c: sqlite_effects.pending_rows(c, claimed, limit))
+        self._claimed.update(r.id for r in rows)
+        return rows
+
+    async def outbox_done(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        await self._submit(lambda c: c.executemany("DELETE FROM outbox WHERE id=?",
+                                                   [(i,) for i in ids]))
+        self._claimed.difference_update(ids)
 
 
 IndexKeys = tuple[tuple[str, ...], tuple[tuple[str, tuple[float, float, float, float]], ...],

@@ -1,0 +1,74 @@
+"""What a write causes: temporal history rows and notification outbox rows (ADR 0006).
+
+:class:`BrokerEvents` is the store's :class:`ChangeObserver`.  Inside the write transaction it
+diffs each changed entity once, turns the diff into history rows (when history is on) and asks
+the subscription registry which subscriptions fire; the matches become one outbox row per
+changed entity.  Both are committed with the write, so an acknowledged write never loses its
+history or its notifications.  After the commit the outbox rows go straight to the notifier; the
+outbox table is only read again after a crash.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from cityos.data.ngsild.history import attribute_changes, history_rows
+from cityos.data.ngsild.store.base import Change, Effects, OutboxRow
+from cityos.data.ngsild.times import from_micros, now_micros
+
+NOTIFY = "notify"
+
+
+class Matcher(Protocol):
+    """The subscription registry's hot path."""
+
+    def match(self, tenant: str, change: Change, kinds: dict[str, str]) -> list[tuple[str, str]]:
+        """(subscription id, trigger) for every subscription this change fires."""
+
+
+class BrokerEvents:
+    """Turns entity changes into history and outbox rows, then hands the rows to a notifier."""
+
+    def __init__(self, *, history: bool, matcher: Matcher | None = None,
+                 deliver: Callable[[list[OutboxRow]], None] | None = None,
+                 wants_previous: Callable[[str, list[str]], bool] | None = None) -> None:
+        self.history = history
+        self.matcher = matcher
+        self.deliver = deliver
+        # whether any of these subscriptions renders showChanges (then the state before is kept)
+        self.wants_previous = wants_previous or (lambda tenant, subs: False)
+
+    def effects(self, tenant: str, changes: list[Change]) -> Effects:
+        effects = Effects()
+        now = now_micros()
+        at: str | None = None
+        for change in changes:
+            kinds = attribute_changes(change.before, change.after)
+            if self.history:
+                rows, record = history_rows(change, kinds, now)
+                effects.history.extend(rows)
+                if record is not None:
+                    effects.temporal_entities.append(record)
+            if self.matcher is None:
+                continue
+            fired = self.matcher.match(tenant, change, kinds)
+            if not fired:
+                continue
+            at = at or from_micros(now)
+            entity: dict[str, Any] | None = change.after
+            if entity is None:       # a deletion: notify the last state, marked deleted
+                entity = dict(change.before or {"id": change.entity_id, "type": [], "attrs": {}})
+                entity["deletedAt"] = at
+            subs = [sub_id for sub_id, _trigger in fired]
+            previous = change.before if self.wants_previous(tenant, subs) else None
+            effects.outbox.append(OutboxRow(
+                id=uuid.uuid4().hex, tenant=tenant, kind=NOTIFY, created_at=now,
+                body={"subs": [list(pair) for pair in fired], "entity": entity,
+                      "previous": previous, "at": at}))
+        return effects
+
+    def committed(self, tenant: str, effects: Effects) -> None:
+        if effects.outbox and self.deliver is not None:
+            self.deliver(effects.outbox)

@@ -1,0 +1,88 @@
+"""What changed between two states of an entity: attribute change kinds and history rows.
+
+Both the temporal history and subscription triggers need the same answer ("which attribute
+instances did this write create, update or delete?"), so it is computed here once per change.
+An instance is compared as a whole: a write that sets the same value again still moves its
+``modifiedAt``, and that counts as an update, as it does for NGSI-LD's attributeUpdated trigger.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cityos.data.ngsild.model import Entity, Instance
+from cityos.data.ngsild.store.base import Change, HistoryRow, TemporalEntityRow
+from cityos.data.ngsild.times import to_micros
+
+CREATED, UPDATED, DELETED = "created", "updated", "deleted"
+INSTANCE_PREFIX = "urn:ngsi-ld:attribute:instance:"
+
+
+def new_instance_id() -> str:
+    """A fresh attribute instance id (NGSI-LD ``instanceId``)."""
+    return INSTANCE_PREFIX + str(uuid.uuid4())
+
+
+def _by_dataset(instances: list[Instance] | None) -> dict[str, Instance]:
+    return {i.get("datasetId", ""): i for i in instances or ()}
+
+
+def attribute_changes(before: Entity | None, after: Entity | None) -> dict[str, str]:
+    """Attribute IRI -> ``created`` / ``updated`` / ``deleted`` for every attribute that differs.
+
+    When the entity is created every attribute is ``created``; when it is deleted every attribute
+    is ``deleted``.
+    """
+    old: dict[str, Any] = before["attrs"] if before else {}
+    new: dict[str, Any] = after["attrs"] if after else {}
+    kinds: dict[str, str] = {}
+    for attr, instances in new.items():
+        previous = old.get(attr)
+        if previous is None:
+            kinds[attr] = CREATED
+        elif previous != instances:
+            kinds[attr] = UPDATED
+    for attr in old.keys() - new.keys():
+        kinds[attr] = DELETED
+    return kinds
+
+
+def history_rows(change: Change, kinds: dict[str, str],
+                 now: int) -> tuple[list[HistoryRow], TemporalEntityRow | None]:
+    """The attribute instances to append for ``change``, and its entity-level record."""
+    rows: list[HistoryRow] = []
+    before, after = change.before, change.after
+    old: dict[str, Any] = before["attrs"] if before else {}
+    new: dict[str, Any] = after["attrs"] if after else {}
+    for attr, kind in kinds.items():
+        was, now_is = _by_dataset(old.get(attr)), _by_dataset(new.get(attr))
+        for dataset, instance in now_is.items():
+            if was.get(dataset) != instance:
+                rows.append(_row(change.entity_id, attr, dataset, instance, now, deleted=False))
+        for dataset in was.keys() - now_is.keys():
+            rows.append(_row(change.entity_id, attr, dataset, was[dataset], now, deleted=True))
+        del kind
+    current = after or before
+    if current is None:
+        return rows, None
+    record = TemporalEntityRow(
+        entity_id=change.entity_id, types=list(current["type"]), scope=current.get("scope"),
+        created_at=_micros(current.get("createdAt"), now),
+        modified_at=_micros(current.get("modifiedAt"), now) if after else now,
+        deleted_at=now if after is None else None)
+    return rows, record
+
+
+def _row(entity_id: str, attr: str, dataset: str, instance: Instance, now: int, *,
+         deleted: bool) -> HistoryRow:
+    at = now if deleted else _micros(instance.get("modifiedAt"), now)
+    observed = instance.get("observedAt")
+    return HistoryRow(entity_id=entity_id, attr=attr, dataset_id=dataset,
+                      instance_id=new_instance_id(),
+                      observed_at=to_micros(observed) if isinstance(observed, str) else None,
+                      created_at=at, modified_at=at, deleted=deleted, doc=instance)
+
+
+def _micros(text: Any, default: int) -> int:
+    return to_micros(text) if isinstance(text, str) else default

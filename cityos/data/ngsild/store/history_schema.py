@@ -1,0 +1,72 @@
+"""Tables for what writes cause: temporal history, the outbox and small documents (ADR 0006).
+
+Times are integer epoch microseconds on both engines (see ``times.py``).  On PostgreSQL the
+history is append-mostly and ordered by insertion time, which is what BRIN indexes are made for:
+a BRIN index on ``created_at`` costs a few pages for years of data and lets time-range scans and
+retention deletes skip everything outside the range; the B-tree on (tenant, entity, attribute,
+time) serves per-entity reads.
+"""
+
+from __future__ import annotations
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS temporal_entities (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, types TEXT NOT NULL, scope TEXT,
+    created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, deleted_at INTEGER,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attr_history (
+    rid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, entity_id TEXT NOT NULL, attr TEXT NOT NULL,
+    dataset_id TEXT NOT NULL, instance_id TEXT NOT NULL, observed_at INTEGER,
+    created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attr_history_created ON attr_history (tenant, entity_id, attr, created_at);
+CREATE INDEX IF NOT EXISTS attr_history_observed ON attr_history (tenant, entity_id, attr, observed_at)
+    WHERE observed_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS attr_history_instance ON attr_history (instance_id);
+CREATE INDEX IF NOT EXISTS attr_history_time ON attr_history (created_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, kind TEXT NOT NULL,
+    body TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL, tenant TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,
+    seq INTEGER NOT NULL, PRIMARY KEY (kind, tenant, id)
+);
+"""
+
+SQLITE_HISTORY_INSERT = (
+    "INSERT INTO attr_history (tenant, entity_id, attr, dataset_id, instance_id, observed_at, "
+    "created_at, modified_at, deleted, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+SQLITE_TEMPORAL_ENTITY_UPSERT = (
+    "INSERT INTO temporal_entities VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE "
+    "SET types = excluded.types, scope = excluded.scope, modified_at = excluded.modified_at, "
+    "deleted_at = excluded.deleted_at")
+SQLITE_OUTBOX_INSERT = "INSERT INTO outbox (id, tenant, kind, body, created_at) VALUES (?, ?, ?, ?, ?)"
+
+POSTGRES_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS temporal_entities (
+        tenant text NOT NULL, id text NOT NULL, types text[] NOT NULL, scope text[],
+        created_at bigint NOT NULL, modified_at bigint NOT NULL, deleted_at bigint,
+        PRIMARY KEY (tenant, id))""",
+    """CREATE TABLE IF NOT EXISTS attr_history (
+        rid bigserial PRIMARY KEY, tenant text NOT NULL, entity_id text NOT NULL,
+        attr text NOT NULL, dataset_id text NOT NULL, instance_id text NOT NULL,
+        observed_at bigint, created_at bigint NOT NULL, modified_at bigint NOT NULL,
+        deleted boolean NOT NULL, doc jsonb NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS attr_history_created ON attr_history "
+    "(tenant, entity_id, attr, created_at)",
+    "CREATE INDEX IF NOT EXISTS attr_history_observed ON attr_history "
+    "(tenant, entity_id, attr, observed_at) WHERE observed_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS attr_history_instance ON attr_history (instance_id)",
+    "CREATE INDEX IF NOT EXISTS attr_history_brin ON attr_history USING brin (created_at)",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        seq bigserial, id text PRIMARY KEY, tenant text NOT NULL, kind text NOT NULL,
+        body jsonb NOT NULL, created_at bigint NOT NULL, owner text NOT NULL,
+        lease_until bigint NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS outbox_lease ON outbox (lease_until)",
+    """CREATE TABLE IF NOT EXISTS documents (
+        kind text NOT NULL, tenant text NOT NULL, id text NOT NULL, doc jsonb NOT NULL,
+        seq bigserial, PRIMARY KEY (kind, tenant, id))""",
+]

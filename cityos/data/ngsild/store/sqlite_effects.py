@@ -1,0 +1,88 @@
+"""SQLite: appending a write's effects (history, outbox) and the documents table (ADR 0006)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import orjson
+
+from cityos.data.ngsild.store.base import Effects, OutboxRow
+from cityos.data.ngsild.store.history_schema import (
+    SQLITE_HISTORY_INSERT,
+    SQLITE_OUTBOX_INSERT,
+    SQLITE_TEMPORAL_ENTITY_UPSERT,
+)
+
+
+class Committed:
+    """A write job's result that carries effects to announce once the group has committed."""
+
+    __slots__ = ("effects", "result", "tenant")
+
+    def __init__(self, result: Any, tenant: str, effects: Effects) -> None:
+        self.result, self.tenant, self.effects = result, tenant, effects
+
+
+def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects) -> None:
+    """Insert the history and outbox rows of one write (inside its transaction)."""
+    if effects.history:
+        conn.executemany(SQLITE_HISTORY_INSERT, [
+            (tenant, r.entity_id, r.attr, r.dataset_id, r.instance_id, r.observed_at,
+             r.created_at, r.modified_at, int(r.deleted), orjson.dumps(r.doc).decode())
+            for r in effects.history])
+    if effects.temporal_entities:
+        conn.executemany(SQLITE_TEMPORAL_ENTITY_UPSERT, [
+            (tenant, e.entity_id, orjson.dumps(e.types).decode(),
+             orjson.dumps(e.scope).decode() if e.scope else None, e.created_at, e.modified_at,
+             e.deleted_at) for e in effects.temporal_entities])
+    if effects.outbox:
+        conn.executemany(SQLITE_OUTBOX_INSERT, [
+            (r.id, r.tenant, r.kind, orjson.dumps(r.body).decode(), r.created_at)
+            for r in effects.outbox])
+
+
+def pending_rows(conn: sqlite3.Connection, claimed: set[str], limit: int) -> list[OutboxRow]:
+    """Outbox rows nobody in this process is working on, oldest first."""
+    rows: list[OutboxRow] = []
+    last = 0
+    while len(rows) < limit:
+        batch = conn.execute("SELECT seq, id, tenant, kind, body, created_at FROM outbox "
+                             "WHERE seq > ? ORDER BY seq LIMIT 500", (last,)).fetchall()
+        if not batch:
+            break
+        for seq, row_id, tenant, kind, body, created in batch:
+            last = seq
+            if row_id not in claimed and len(rows) < limit:
+                rows.append(OutboxRow(row_id, tenant, kind, orjson.loads(body), created))
+    return rows
+
+
+def put_document(conn: sqlite3.Connection, kind: str, tenant: str, doc_id: str,
+                 doc: dict[str, Any], create: bool) -> bool:
+    text = orjson.dumps(doc).decode()
+    if create:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, "
+            "(SELECT coalesce(max(seq), 0) + 1 FROM documents))", (kind, tenant, doc_id, text))
+        return cursor.rowcount > 0
+    conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, "
+                 "(SELECT coalesce(max(seq), 0) + 1 FROM documents)) "
+                 "ON CONFLICT (kind, tenant, id) DO UPDATE SET doc = excluded.doc",
+                 (kind, tenant, doc_id, text))
+    return True
+
+
+def list_documents(conn: sqlite3.Connection, kind: str, tenant: str | None) -> list[dict[str, Any]]:
+    if tenant is None:
+        rows = conn.execute("SELECT tenant, doc FROM documents WHERE kind = ? ORDER BY seq",
+                            (kind,)).fetchall()
+    else:
+        rows = conn.execute("SELECT tenant, doc FROM documents WHERE kind = ? AND tenant = ? "
+                            "ORDER BY seq", (kind, tenant)).fetchall()
+    docs = []
+    for row_tenant, text in rows:
+        doc = orjson.loads(text)
+        doc["_tenant"] = row_tenant
+        docs.append(doc)
+    return docs

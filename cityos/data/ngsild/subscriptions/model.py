@@ -1,0 +1,105 @@
+"""The internal form of an NGSI-LD subscription, shared by the subscription API and the notifier.
+
+The API parses a request body into a :class:`Subscription` once (terms expanded with the
+caller's ``@context``, times checked); matching changes and rendering notifications then work on
+this form only.  ``Counters`` are what the notifier learns while delivering; they live beside the
+subscription and are written back to the store now and then (they are informative, not part of
+the at-least-once promise, which rests on the outbox).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cityos.data.ngsild.store.base import Selector
+
+# notificationTrigger values (NGSI-LD 1.8, clause 5.2.12)
+ENTITY_CREATED = "entityCreated"
+ENTITY_UPDATED = "entityUpdated"
+ENTITY_DELETED = "entityDeleted"
+ATTRIBUTE_CREATED = "attributeCreated"
+ATTRIBUTE_UPDATED = "attributeUpdated"
+ATTRIBUTE_DELETED = "attributeDeleted"
+TRIGGERS = frozenset({ENTITY_CREATED, ENTITY_UPDATED, ENTITY_DELETED, ATTRIBUTE_CREATED,
+                      ATTRIBUTE_UPDATED, ATTRIBUTE_DELETED})
+DEFAULT_TRIGGERS = frozenset({ATTRIBUTE_CREATED, ATTRIBUTE_UPDATED})
+
+
+@dataclass
+class Endpoint:
+    """Where and how notifications go."""
+
+    uri: str                                       # http(s)://... or mqtt(s)://host:port/topic
+    accept: str = "application/json"               # application/json or application/ld+json
+    receiver_info: list[tuple[str, str]] = field(default_factory=list)   # extra headers / MQTT
+    notifier_info: list[tuple[str, str]] = field(default_factory=list)   # e.g. MQTT-QoS
+
+
+@dataclass
+class Subscription:
+    """A validated subscription.  Attribute names and types are expanded IRIs."""
+
+    id: str
+    tenant: str
+    endpoint: Endpoint
+    selectors: tuple[Selector, ...] | None = None      # None: any entity (watchedAttributes only)
+    watched: frozenset[str] | None = None              # None: every attribute
+    triggers: frozenset[str] = DEFAULT_TRIGGERS
+    q: Any = None                                      # expanded qlang tree (qlang_parse)
+    geo: Any = None                                    # GeoQuery (geoquery.py)
+    scope_q: str | None = None
+    attributes: frozenset[str] | None = None           # notification.attributes; None = all
+    format: str = "normalized"                         # normalized | concise | keyValues
+    show_changes: bool = False
+    sys_attrs: bool = False
+    lang: str | None = None
+    throttling: float | None = None                    # seconds between notifications
+    time_interval: float | None = None                 # periodic subscription, seconds
+    expires_at: int | None = None                      # epoch microseconds
+    is_active: bool = True
+    context: Any = None                                # the @context to compact notifications with
+    created_at: str = ""
+    modified_at: str = ""
+    document: dict[str, Any] = field(default_factory=dict)   # the subscription as last written,
+                                                              # compacted, for GET
+    # -- added by the subscription API ----------------------------------------------------------
+    # member name -> {term: IRI} of every name the member was expanded with (the exact answer of
+    # the caller's @context at the time), so the subscription is re-parsed identically at start-up
+    # without fetching any remote @context again, and a PATCH under another @context changes only
+    # the members it names
+    terms: dict[str, dict[str, str]] = field(default_factory=dict)
+    term_map: Any = None            # TermMap of ``context`` for compacting notifications (set by
+                                    # the API and by the registry at start-up; None = core only)
+    name: str | None = None         # subscriptionName
+
+
+@dataclass
+class Counters:
+    """Delivery statistics of one subscription (NGSI-LD NotificationParams members)."""
+
+    times_sent: int = 0
+    times_failed: int = 0
+    last_notification: str | None = None
+    last_success: str | None = None
+    last_failure: str | None = None
+    consecutive_failures: int = 0
+    last_sent_monotonic: float = 0.0                  # for throttling
+
+    @property
+    def failing(self) -> bool:
+        """The last delivery attempt failed (status ``failed``)."""
+        return self.consecutive_failures > 0
+
+
+@dataclass
+class NotifyItem:
+    """One entity to put in a notification's ``data``.
+
+    ``entity`` is the internal form after the write (for a deletion: the state before it, with
+    ``deletedAt`` set); ``previous`` is the state before the write when ``showChanges`` needs it.
+    """
+
+    entity: dict[str, Any]
+    previous: dict[str, Any] | None = None
+    trigger: str = ATTRIBUTE_UPDATED

@@ -1,0 +1,36 @@
+"""Date-times as the history stores them: integer microseconds since the Unix epoch, UTC.
+
+ISO strings of different precision ("...00.5Z", "...00.500000Z") do not sort as text, and the two
+engines would compare them differently; integers sort and compare the same everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cityos.core.problems import BadRequestData
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_micros(text: str) -> int:
+    """Microseconds since the epoch of an ISO 8601 date-time (any offset; naive means UTC)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (ValueError, AttributeError):
+        raise BadRequestData(f"not an ISO 8601 date-time: {str(text)[:64]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> str:
+    """The broker's own date-time form (UTC, microseconds, ``Z``) of an epoch-microseconds value."""
+    return (EPOCH + timedelta(microseconds=micros)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_micros() -> int:
+    """The current time in epoch microseconds."""
+    delta = datetime.now(UTC) - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
