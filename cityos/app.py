@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +24,10 @@ from cityos.core.settings import Settings
 from cityos.data.ngsild import ROUTES as NGSILD_ROUTES
 from cityos.data.ngsild import Broker, ContextResolver
 from cityos.data.ngsild.events import BrokerEvents
+from cityos.data.ngsild.notify.dispatcher import Notifier
 from cityos.data.ngsild.store import open_entity_store
+from cityos.data.ngsild.subscriptions import SubscriptionRegistry, render_notification
+from cityos.data.ngsild.temporal.retention import retention_loop
 
 log = logging.getLogger("cityos")
 
@@ -46,13 +51,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                cache_ttl=settings.context_cache_ttl,
                                allow_fetch=settings.context_fetch_enabled)
     resolver.stored_lookup = store.context_by_url  # hosted contexts are stored by path
-    broker = Broker(store=store, resolver=resolver, settings=settings)
-    events = BrokerEvents(history=settings.history_enabled)
-    store.observer = events
+    registry = SubscriptionRegistry()
+    notifier = Notifier(store, registry, render_notification, settings)
+    broker = Broker(store=store, resolver=resolver, settings=settings, registry=registry,
+                    notifier=notifier)
+    store.observer = BrokerEvents(
+        history=settings.history_enabled, matcher=registry, deliver=notifier.submit,
+        wants_previous=lambda tenant, subs: any(
+            (sub := registry.get(tenant, sub_id)) is not None and sub.show_changes
+            for sub_id in subs))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        await registry.load(store, resolver)      # before the notifier: it reads the registry
         if settings.demo:
             from cityos.ops.demo import load_demo
 
@@ -62,9 +74,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             from cityos.ops.demo import preload_demo_contexts
 
             preload_demo_contexts(resolver)
+        await notifier.start()
+        retention = asyncio.create_task(retention_loop(store, settings), name="history-retention")
         try:
             yield
         finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
+            await notifier.stop()
             await store.close()
 
     routes: list[BaseRoute] = [

@@ -367,6 +367,9 @@ TAGS = [
     {"name": "Batch operations", "description": "一括操作: /entityOperations (many entities per request)"},
     {"name": "Discovery", "description": "型・属性の発見: which entity types and attributes exist"},
     {"name": "@context", "description": "JSON-LD @context の管理: host, list, serve, delete"},
+    {"name": "Subscriptions",
+     "description": "サブスクリプション: notify HTTP or MQTT endpoints of changes"},
+    {"name": "Temporal", "description": "時系列: the history of every attribute, aggregations"},
     {"name": "System", "description": "運用: health"},
 ]
 
@@ -413,11 +416,30 @@ def _path_parameters(path: str) -> list[Schema]:
             for name in _PATH_PARAM.findall(path)]
 
 
+def _extra_paths() -> dict[str, Schema]:
+    """Path items written by other modules (subscriptions, temporal), keyed by OpenAPI path."""
+    from cityos.gateway.openapi_subscriptions import subscription_paths
+
+    paths: dict[str, Schema] = dict(subscription_paths())
+    try:
+        from cityos.gateway.openapi_temporal import temporal_paths
+    except ImportError:   # the temporal API is optional
+        return paths
+    paths.update(temporal_paths())
+    return paths
+
+
+def _operation_ids(paths: dict[str, Schema]) -> set[str]:
+    return {op["operationId"] for item in paths.values() for op in item.values()
+            if isinstance(op, dict) and "operationId" in op}
+
+
 def documented_routes(routes: Iterable[BaseRoute]) -> list[tuple[str, str, str]]:
     """(OpenAPI path, method, operationId) of every route this module can describe."""
     out: list[tuple[str, str, str]] = [("/health", "get", "health")]
+    known = OPERATIONS.keys() | _operation_ids(_extra_paths())
     for route in routes:
-        if not isinstance(route, Route) or route.name not in OPERATIONS:
+        if not isinstance(route, Route) or route.name not in known:
             continue
         for method in sorted((route.methods or set()) - {"HEAD"}):
             out.append((route.path, method.lower(), route.name))
@@ -432,7 +454,10 @@ def build_openapi(settings: Settings, server_url: str | None = None,
 
         routes = ROUTES
     paths: dict[str, Schema] = {}
+    extra = _extra_paths()
     for path, method, op_id in documented_routes(routes):
+        if op_id not in OPERATIONS:
+            continue          # described in ``extra``
         item = paths.setdefault(_openapi_path(path), {})
         if "parameters" not in item and _PATH_PARAM.search(path):
             item["parameters"] = _path_parameters(path)
@@ -446,7 +471,7 @@ def build_openapi(settings: Settings, server_url: str | None = None,
         "externalDocs": {"description": "ETSI GS CIM 009 (NGSI-LD API)",
                          "url": "https://www.etsi.org/committee/cim"},
         "tags": TAGS,
-        "paths": paths,
+        "paths": {**paths, **extra},
         "components": {"schemas": component_schemas(settings), "parameters": parameters(settings),
                        "headers": headers(), "responses": responses(settings)},
     }

@@ -13,8 +13,9 @@ from cityos.data.ngsild.routes_batch import ROUTES as _BATCH
 from cityos.data.ngsild.routes_contexts import ROUTES as _CONTEXTS
 from cityos.data.ngsild.routes_discovery import ROUTES as _DISCOVERY
 from cityos.data.ngsild.routes_entities import ROUTES as _ENTITIES
+from cityos.data.ngsild.subscriptions import ROUTES as _SUBSCRIPTIONS
 from cityos.data.ngsild.terms import TermMap
 
-ROUTES = [*_ENTITIES, *_BATCH, *_DISCOVERY, *_CONTEXTS]
+ROUTES = [*_ENTITIES, *_BATCH, *_DISCOVERY, *_CONTEXTS, *_SUBSCRIPTIONS]
 
 __all__ = ["ROUTES", "Broker", "ContextResolver", "TermMap", "batch_upsert", "utc_now"]

@@ -1,0 +1,435 @@
+"""The Notifier: turns committed outbox rows into delivered notifications.
+
+Flow (DESIGN "One way for data to flow"): a write commits its entity rows and, in the same
+transaction, one outbox row of kind ``notify`` listing the subscriptions it matched.  Right after
+the commit the composition root hands the rows to :meth:`Notifier.submit`; at start-up and every
+few seconds after, :meth:`Notifier.start`'s poller asks the store for rows nobody is working on
+(left by a crash, or by another node whose lease expired).  A row is deleted
+(:meth:`outbox_done`) only when every subscription it lists has finished with it (delivered,
+given up after the bounded retries, or the subscription is gone, paused or expired), so a crash
+at any point means the row is delivered again: at-least-once, duplicates possible.
+
+Isolation: every subscription has its own queue (a :class:`Lane`) and at most one worker, and the
+HTTP sender keeps one connection pool per origin, so a dead or slow receiver delays only its own
+subscriptions.  When items pile up while a notification is in flight (a burst, a slow receiver,
+throttling), the next notification carries up to ``batch_max`` of them in its ``data`` array, so
+100 matching subscriptions cost 100 requests per burst rather than per change.
+
+Retries: a failed attempt is retried after ``notification_backoff`` seconds, doubling, capped at
+60 s, at most ``notification_retries`` times; then the batch is given up.  While a subscription's
+last batch was given up, its next batch gets a single attempt (no retry schedule) until one
+succeeds, so a receiver that is down for hours costs one attempt per batch instead of holding an
+ever-growing backlog in memory.
+
+Throttling keeps every change: items arriving within ``throttling`` seconds of the last
+notification wait and go out together in the next one.  When one entity changed several times,
+each change stays its own item in ``data`` (nothing is merged), which is the simplest rule that
+never loses a ``previous`` value needed by ``showChanges``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from cityos.data.ngsild.notify.counters import CounterStore, Key, Registry
+from cityos.data.ngsild.notify.errors import DeliveryFailed
+from cityos.data.ngsild.notify.http import HttpSender
+from cityos.data.ngsild.notify.mqtt import MqttSender
+from cityos.data.ngsild.notify.periodic import first_delay, matching_pages
+from cityos.data.ngsild.notify.policy import EndpointPolicy
+from cityos.data.ngsild.store.base import OutboxRow
+from cityos.data.ngsild.subscriptions.model import NotifyItem, Subscription
+from cityos.data.ngsild.times import from_micros, now_micros
+
+log = logging.getLogger(__name__)
+
+Render = Callable[[Subscription, list[NotifyItem]], tuple[dict[str, Any], dict[str, str]]]
+
+NOTIFY = "notify"                      # the outbox row kind this dispatcher owns
+MAX_BACKOFF = 60.0
+SKIPPED_STATUSES = frozenset({"paused", "expired"})
+
+
+@dataclass
+class Pending:
+    """One item waiting in a lane, and the outbox row it came from (None: periodic)."""
+
+    item: NotifyItem
+    row_id: str | None
+
+
+@dataclass
+class Lane:
+    """One subscription's queue and its single worker."""
+
+    key: Key
+    items: deque[Pending] = field(default_factory=deque)
+    in_flight: list[Pending] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Metrics:
+    """Running totals, for /health or /metrics."""
+
+    delivered: int = 0                 # notifications that reached their endpoint
+    failed: int = 0                    # failed attempts (each retry counts)
+    given_up: int = 0                  # notifications abandoned after the retries
+    items_delivered: int = 0           # entities in delivered notifications
+
+
+class Notifier:
+    """Delivers notifications for committed outbox rows and periodic subscriptions."""
+
+    def __init__(self, store: Any, registry: Registry, render: Render, settings: Any, *,
+                 policy: EndpointPolicy | None = None, batch_max: int = 100,
+                 poll_interval: float = 3.0, counters_interval: float = 2.0,
+                 done_interval: float = 0.1, done_batch: int = 500,
+                 periodic_max_entities: int = 10_000) -> None:
+        self.store = store
+        self.registry = registry
+        self.render = render
+        self.settings = settings
+        self.policy = policy or EndpointPolicy.from_settings(settings)
+        self.batch_max = batch_max
+        self.poll_interval = poll_interval
+        self.counters_interval = counters_interval
+        self.done_interval = done_interval
+        self.done_batch = done_batch
+        self.periodic_max_entities = periodic_max_entities
+        self.timeout = float(settings.notification_timeout)
+        self.http = HttpSender(self.policy, self.timeout)
+        self.mqtt = MqttSender(self.policy, self.timeout)
+        self.counter_store = CounterStore(store, registry)
+        self.stats = Metrics()
+        self._lanes: dict[Key, Lane] = {}
+        self._rows: dict[str, int] = {}            # outbox row id -> deliveries still open
+        self._done: list[str] = []                 # finished rows not yet deleted
+        self._done_set: set[str] = set()
+        self._done_wake = asyncio.Event()
+        self._failing: set[Key] = set()            # last batch given up: single attempts
+        self._periodic: dict[Key, asyncio.Task[None]] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._side_tasks: set[asyncio.Task[Any]] = set()
+        self._running = False
+
+    # -- life cycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load counters, take over pending outbox rows, start periodic subscriptions."""
+        self._running = True
+        try:
+            await self.counter_store.load()
+        except Exception:
+            log.warning("could not load notification counters", exc_info=True)
+        await self._recover()
+        for lane in self._lanes.values():          # rows submitted before start()
+            if lane.task is None and lane.items:
+                lane.task = asyncio.create_task(self._work(lane), name=f"notify-{lane.key[1]}")
+        for sub in list(self.registry.all()):
+            if sub.time_interval:
+                self._start_periodic(sub)
+        self._background = [asyncio.create_task(self._poll_loop(), name="notify-poll"),
+                            asyncio.create_task(self._done_loop(), name="notify-done"),
+                            asyncio.create_task(self._counters_loop(), name="notify-counters")]
+
+    async def stop(self) -> None:
+        """Stop every worker; flush finished rows and counters.  Unfinished rows stay pending."""
+        self._running = False
+        tasks = [*self._background, *self._periodic.values(), *self._side_tasks,
+                 *(lane.task for lane in self._lanes.values() if lane.task is not None)]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._background, self._periodic, self._lanes = [], {}, {}
+        self._side_tasks.clear()
+        await self._flush_done()
+        await self.counter_store.flush()
+        await self.http.close()
+        await self.mqtt.close()
+
+    # -- input ---------------------------------------------------------------------------------
+    def submit(self, rows: Iterable[OutboxRow]) -> None:
+        """Queue the work of committed outbox rows (call on the event loop, after the commit)."""
+        for row in rows:
+            if row.kind != NOTIFY or row.id in self._rows or row.id in self._done_set:
+                continue                            # not ours, or already being worked on
+            body = row.body
+            entries = [e for e in body.get("subs") or []
+                       if isinstance(e, list | tuple) and len(e) == 2]
+            self._rows[row.id] = len(entries)
+            if not entries:
+                self._row_finished(row.id)
+                continue
+            entity = body.get("entity") or {}
+            previous = body.get("previous")
+            for sub_id, trigger in entries:
+                item = NotifyItem(entity=entity, previous=previous, trigger=trigger)
+                self._enqueue((row.tenant, sub_id), Pending(item, row.id))
+
+    def subscription_changed(self, sub: Subscription) -> None:
+        """A subscription was created or updated: (re)start or stop its periodic task."""
+        key = (sub.tenant, sub.id)
+        self._stop_periodic(key)
+        self._failing.discard(key)                  # a new endpoint deserves full retries
+        if sub.time_interval and self._running:
+            self._start_periodic(sub)
+
+    def subscription_removed(self, tenant: str, sub_id: str) -> None:
+        """A subscription was deleted: drop its queue and periodic task and its counters."""
+        key = (tenant, sub_id)
+        self._stop_periodic(key)
+        self._failing.discard(key)
+        lane = self._lanes.pop(key, None)
+        if lane is not None:
+            if lane.task is not None:
+                lane.task.cancel()
+            self._finish([*lane.in_flight, *lane.items])   # nothing left to deliver them to
+            lane.items.clear()
+            lane.in_flight = []
+        self._spawn(self.counter_store.forget(tenant, sub_id))
+        self._spawn(self.http.discard(key))
+
+    # -- metrics -------------------------------------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        """Queue lengths and totals (for /health or /metrics)."""
+        backlog = {f"{t}/{s}" if t else s: len(lane.items) + len(lane.in_flight)
+                   for (t, s), lane in self._lanes.items() if lane.items or lane.in_flight}
+        return {"queued": sum(len(lane.items) for lane in self._lanes.values()),
+                "inFlight": sum(len(lane.in_flight) for lane in self._lanes.values()),
+                "delivered": self.stats.delivered, "itemsDelivered": self.stats.items_delivered,
+                "failed": self.stats.failed, "givenUp": self.stats.given_up,
+                "pendingRows": len(self._rows), "periodic": len(self._periodic),
+                "backlog": backlog}
+
+    # -- lanes ---------------------------------------------------------------------------------
+    def _enqueue(self, key: Key, pending: Pending) -> None:
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = Lane(key)
+        lane.items.append(pending)
+        if lane.task is None and self._running:
+            lane.task = asyncio.create_task(self._work(lane), name=f"notify-{key[1]}")
+
+    async def _work(self, lane: Lane) -> None:
+        """Drain one lane: throttle, batch, deliver; exit when it is empty."""
+        try:
+            while lane.items:
+                sub = self.registry.get(*lane.key)
+                if sub is None or self.registry.status(sub) in SKIPPED_STATUSES:
+                    self._finish(lane.items)        # gone, paused or expired: nothing to send
+                    lane.items.clear()
+                    break
+                wait = self._throttle_wait(sub)
+                if wait > 0:
+                    await asyncio.sleep(wait)       # changes arriving meanwhile join the batch
+                    continue
+                count = min(len(lane.items), self.batch_max)
+                lane.in_flight = [lane.items.popleft() for _ in range(count)]
+                await self._deliver(sub, [p.item for p in lane.in_flight])
+                batch, lane.in_flight = lane.in_flight, []
+                self._finish(batch)
+        finally:
+            lane.task = None
+            if not lane.items and not lane.in_flight and self._lanes.get(lane.key) is lane:
+                del self._lanes[lane.key]           # idle lanes cost nothing
+
+    def _throttle_wait(self, sub: Subscription) -> float:
+        if not sub.throttling:
+            return 0.0
+        last = self.registry.counters(sub.tenant, sub.id).last_sent_monotonic
+        return 0.0 if not last else last + sub.throttling - time.monotonic()
+
+    # -- delivery ------------------------------------------------------------------------------
+    async def _deliver(self, sub: Subscription, items: list[NotifyItem], *,
+                       retries: int | None = None) -> bool:
+        """Render and send one notification with the retry schedule; True when delivered."""
+        key = (sub.tenant, sub.id)
+        if retries is None:
+            retries = 0 if key in self._failing else int(self.settings.notification_retries)
+        try:
+            payload, headers = self.render(sub, items)
+            body = orjson.dumps(payload)
+        except Exception:
+            log.exception("could not render a notification for subscription %s", sub.id)
+            self._record(key, ok=False)
+            self.stats.given_up += 1
+            return False
+        delay = float(self.settings.notification_backoff)
+        attempt = 0
+        while True:
+            try:
+                await self._send(sub, body, headers)
+            except DeliveryFailed as exc:
+                self._record(key, ok=False)
+                if not exc.retry or attempt >= retries:
+                    log.warning("giving up a notification of subscription %s to %s after %d "
+                                "attempt(s): %s", sub.id, sub.endpoint.uri, attempt + 1, exc.reason)
+                    self.stats.given_up += 1
+                    self._failing.add(key)
+                    return False
+                log.info("notification of subscription %s to %s failed (%s); retrying in %.1f s",
+                         sub.id, sub.endpoint.uri, exc.reason, delay)
+                await asyncio.sleep(delay)
+                delay, attempt = min(delay * 2, MAX_BACKOFF), attempt + 1
+                current = self.registry.get(*key)
+                if current is None or self.registry.status(current) in SKIPPED_STATUSES:
+                    return False
+                sub = current                       # the endpoint may have been changed meanwhile
+                continue
+            self._record(key, ok=True)
+            self._failing.discard(key)
+            self.stats.items_delivered += len(items)
+            return True
+
+    async def _send(self, sub: Subscription, body: bytes, headers: dict[str, str]) -> None:
+        endpoint = sub.endpoint
+        full = {"Content-Type": endpoint.accept, **headers}
+        scheme = urlsplit(endpoint.uri).scheme.lower()
+        try:
+            async with asyncio.timeout(self.timeout):
+                if scheme in ("http", "https"):
+                    await self.http.send(endpoint.uri, body, full, pool=(sub.tenant, sub.id))
+                elif scheme in ("mqtt", "mqtts"):
+                    await self.mqtt.send(endpoint.uri, full, body, endpoint.notifier_info)
+                else:
+                    raise DeliveryFailed(f"unsupported endpoint scheme {scheme!r}", retry=False)
+        except TimeoutError as exc:
+            raise DeliveryFailed(f"no answer within {self.timeout:g} s") from exc
+
+    def _record(self, key: Key, *, ok: bool) -> None:
+        """Count one attempt, in the totals and in the subscription's counters."""
+        if ok:
+            self.stats.delivered += 1
+        else:
+            self.stats.failed += 1
+        if self.registry.get(*key) is None:         # removed while the attempt was under way
+            return
+        counters = self.registry.counters(*key)
+        stamp = from_micros(now_micros())
+        counters.last_notification = stamp
+        counters.last_sent_monotonic = time.monotonic()
+        if ok:
+            counters.times_sent += 1
+            counters.last_success = stamp
+            counters.consecutive_failures = 0
+        else:
+            counters.times_failed += 1
+            counters.last_failure = stamp
+            counters.consecutive_failures += 1
+        self.counter_store.dirty.add(key)
+
+    # -- outbox rows ---------------------------------------------------------------------------
+    def _finish(self, pendings: Iterable[Pending]) -> None:
+        for pending in pendings:
+            row_id = pending.row_id
+            if row_id is None or row_id not in self._rows:
+                continue
+            self._rows[row_id] -= 1
+            if self._rows[row_id] <= 0:
+                self._row_finished(row_id)
+
+    def _row_finished(self, row_id: str) -> None:
+        del self._rows[row_id]
+        self._done.append(row_id)
+        self._done_set.add(row_id)
+        if len(self._done) >= self.done_batch:
+            self._done_wake.set()
+
+    async def _flush_done(self) -> None:
+        ids, self._done = self._done, []
+        if not ids:
+            return
+        try:
+            await self.store.outbox_done(ids)
+        except Exception:
+            log.warning("could not delete %d finished outbox rows; will retry", len(ids),
+                        exc_info=True)
+            self._done = ids + self._done
+            return
+        self._done_set.difference_update(ids)
+
+    async def _recover(self) -> int:
+        """Submit every pending row the store hands us; returns how many."""
+        total = 0
+        while True:
+            rows = await self.store.outbox_pending()
+            fresh = [r for r in rows if r.kind == NOTIFY and r.id not in self._rows
+                     and r.id not in self._done_set]
+            self.submit(fresh)
+            total += len(fresh)
+            if not fresh or len(rows) < 1000:   # 1000: outbox_pending's default page
+                return total
+
+    # -- background loops ----------------------------------------------------------------------
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                await self._recover()
+            except Exception:
+                log.warning("polling the outbox failed", exc_info=True)
+
+    async def _done_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.done_interval):
+                    await self._done_wake.wait()
+            self._done_wake.clear()
+            await self._flush_done()
+
+    async def _counters_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.counters_interval)
+            await self.counter_store.flush()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    # -- periodic subscriptions ----------------------------------------------------------------
+    def _start_periodic(self, sub: Subscription) -> None:
+        key = (sub.tenant, sub.id)
+        self._periodic[key] = asyncio.create_task(self._periodic_loop(key),
+                                                  name=f"notify-periodic-{sub.id}")
+
+    def _stop_periodic(self, key: Key) -> None:
+        task = self._periodic.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    async def _periodic_loop(self, key: Key) -> None:
+        sub = self.registry.get(*key)
+        if sub is None or not sub.time_interval:
+            return
+        counters = self.registry.counters(*key)
+        await asyncio.sleep(first_delay(sub.time_interval, counters.last_notification))
+        while True:
+            sub = self.registry.get(*key)
+            if sub is None or not sub.time_interval:
+                return
+            if self.registry.status(sub) not in SKIPPED_STATUSES:
+                try:
+                    await self._send_current_state(sub)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("periodic notification of subscription %s failed", sub.id)
+            await asyncio.sleep(sub.time_interval)
+
+    async def _send_current_state(self, sub: Subscription) -> None:
+        page_size = min(self.batch_max * 10, int(getattr(self.settings, "max_page_size", 1000)))
+        async for entities in matching_pages(self.store, sub, page_size, self.periodic_max_entities):
+            items = [NotifyItem(entity=e) for e in entities]
+            # a periodic notification is not retried: the next interval brings fresher state
+            await self._deliver(sub, items, retries=0)

@@ -1,0 +1,197 @@
+"""Notifications: the NGSI-LD ``Notification`` body (clause 5.3.1) and its HTTP headers.
+
+Entities are rendered by the broker's own renderer (:mod:`cityos.data.ngsild.render`) in the
+subscription's format, attributes and language, and compacted with the subscription's
+``@context``; this module only adds what notifications have and responses do not:
+
+* ``showChanges`` (clause 4.5.18 of v1.8): each changed attribute carries its value before the
+  write as ``previousValue`` (``previousObject``, ``previousLanguageMap``, ``previousVocab``,
+  ``previousValueList``, ``previousObjectList``, ``previousJson`` for the other attribute types);
+* deletions: a deleted entity is sent as ``id``, ``type`` and ``deletedAt`` (with ``showChanges``,
+  also every attribute as ``urn:ngsi-ld:null`` with its previous value); an attribute deleted by
+  an update is sent with the value ``urn:ngsi-ld:null``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from cityos.data.ngsild.context import CORE_CONTEXT_URL, is_core_url, link_header
+from cityos.data.ngsild.model import (
+    LANGUAGEPROPERTY,
+    LISTRELATIONSHIP,
+    VALUE_KEY,
+    VOCABPROPERTY,
+    Entity,
+    Instance,
+)
+from cityos.data.ngsild.payload import NULL_URI
+from cityos.data.ngsild.render import (
+    CONCISE,
+    NORMALIZED,
+    SIMPLIFIED,
+    RenderOptions,
+    pick_language,
+    render_entity,
+    render_instance,
+    visible_attributes,
+)
+from cityos.data.ngsild.subscriptions.model import (
+    ATTRIBUTE_DELETED,
+    ENTITY_DELETED,
+    ENTITY_UPDATED,
+    NotifyItem,
+    Subscription,
+)
+from cityos.data.ngsild.terms import TermMap, core_only
+
+JSON, JSON_LD = "application/json", "application/ld+json"
+NOTIFICATION_PREFIX = "urn:ngsi-ld:Notification:"
+FORMS = {"normalized": NORMALIZED, "concise": CONCISE, "keyValues": SIMPLIFIED}
+PREVIOUS = {"value": "previousValue", "object": "previousObject",
+            "languageMap": "previousLanguageMap", "vocab": "previousVocab",
+            "valueList": "previousValueList", "objectList": "previousObjectList",
+            "json": "previousJson"}
+
+
+def render_notification(sub: Subscription, items: list[NotifyItem], tm: TermMap | None = None,
+                        *, notified_at: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the Notification body, the headers to send with it).
+
+    ``tm`` compacts names; by default the subscription's own (``sub.term_map``, set when it was
+    created or loaded), else the core context's.
+
+    Headers: ``Content-Type`` (the endpoint's ``accept``), ``Link`` to the ``@context`` for
+    ``application/json`` (``application/ld+json`` carries ``@context`` in the body instead),
+    ``NGSILD-Tenant`` for a non-default tenant, and every ``receiverInfo`` pair.
+    """
+    if tm is None:
+        tm = sub.term_map if isinstance(sub.term_map, TermMap) else core_only()
+    opts = RenderOptions(form=FORMS.get(sub.format, NORMALIZED), sys_attrs=sub.sys_attrs,
+                         attrs=sub.attributes, lang=sub.lang)
+    body: dict[str, Any] = {
+        "id": NOTIFICATION_PREFIX + str(uuid.uuid4()),
+        "type": "Notification",
+        "subscriptionId": sub.id,
+        "notifiedAt": notified_at or _now(),
+        "data": [render_item(sub, item, tm, opts) for item in items],
+    }
+    reasons = {item.trigger for item in items}
+    if len(reasons) == 1:
+        body["triggerReason"] = reasons.pop()
+    headers = {"Content-Type": sub.endpoint.accept}
+    context = sub.context if sub.context is not None else CORE_CONTEXT_URL
+    if sub.endpoint.accept == JSON_LD:
+        body["@context"] = context
+    else:
+        headers["Link"] = link_header(_context_url(context))
+    if sub.tenant:
+        headers["NGSILD-Tenant"] = sub.tenant
+    for key, value in sub.endpoint.receiver_info:
+        headers[key] = value
+    return body, headers
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _context_url(context: Any) -> str:
+    """The one URL a ``Link`` header can name for ``context``.
+
+    An inline context object has no URL: the receiver then gets the core context's, and the
+    subscription should use ``application/ld+json`` or ``jsonldContext`` (docs/subscriptions.md).
+    """
+    if isinstance(context, str):
+        return context
+    if isinstance(context, list):
+        urls = [c for c in context if isinstance(c, str) and not is_core_url(c)]
+        if len(urls) == 1 and all(isinstance(c, str) for c in context):
+            return urls[0]
+    return CORE_CONTEXT_URL
+
+
+def render_item(sub: Subscription, item: NotifyItem, tm: TermMap,
+                opts: RenderOptions) -> dict[str, Any]:
+    """One entity of ``data``."""
+    entity = item.entity
+    if item.trigger == ENTITY_DELETED:
+        return _deleted_entity(sub, entity, tm, opts)
+    out = render_entity(entity, tm, opts)
+    previous = item.previous
+    if previous is None:
+        return out
+    if item.trigger in (ATTRIBUTE_DELETED, ENTITY_UPDATED):
+        for iri, instances in previous["attrs"].items():
+            if iri in entity["attrs"] or (opts.attrs is not None and iri not in opts.attrs):
+                continue
+            markers = [_deleted_attribute(i, tm, opts, sub.show_changes) for i in instances]
+            out[tm.compact(iri)] = markers[0] if len(markers) == 1 else markers
+    if sub.show_changes and opts.form != SIMPLIFIED:
+        for iri, instances in visible_attributes(entity, opts):
+            before = previous["attrs"].get(iri)
+            if before is None or before == instances:
+                continue
+            by_dataset = {i.get("datasetId"): i for i in before}
+            rendered = [_with_previous(i, by_dataset.get(i.get("datasetId")), tm, opts)
+                        for i in instances]
+            out[tm.compact(iri)] = rendered[0] if len(rendered) == 1 else rendered
+    return out
+
+
+def _deleted_entity(sub: Subscription, entity: Entity, tm: TermMap,
+                    opts: RenderOptions) -> dict[str, Any]:
+    types = [tm.compact(t) for t in entity["type"]]
+    out: dict[str, Any] = {"id": entity["id"], "type": types[0] if len(types) == 1 else types}
+    if "deletedAt" in entity:
+        out["deletedAt"] = entity["deletedAt"]
+    if sub.show_changes and opts.form != SIMPLIFIED:
+        for iri, instances in visible_attributes(entity, opts):
+            markers = [_deleted_attribute(i, tm, opts, True) for i in instances]
+            out[tm.compact(iri)] = markers[0] if len(markers) == 1 else markers
+    return out
+
+
+def _deleted_attribute(instance: Instance, tm: TermMap, opts: RenderOptions,
+                       show_previous: bool) -> Any:
+    """An attribute that no longer exists: its value is ``urn:ngsi-ld:null``."""
+    kind = instance["type"]
+    key = VALUE_KEY[kind]
+    if opts.form == SIMPLIFIED:
+        return NULL_URI
+    out: dict[str, Any] = {} if opts.form == CONCISE else {"type": kind}
+    out[key] = {"@none": NULL_URI} if kind == LANGUAGEPROPERTY else NULL_URI
+    if "datasetId" in instance:
+        out["datasetId"] = instance["datasetId"]
+    if show_previous:
+        out[PREVIOUS[key]] = _previous_value(instance, tm, None)
+    return out
+
+
+def _with_previous(instance: Instance, before: Instance | None, tm: TermMap,
+                   opts: RenderOptions) -> Any:
+    """A changed instance, rendered, with the value it had before (none if it is new)."""
+    rendered = render_instance(instance, tm, opts)
+    if not isinstance(rendered, dict) or rendered is instance.get("value"):
+        rendered = {"value": rendered}  # a concise bare value cannot carry previousValue
+    if before is None or before == instance:
+        return rendered
+    if instance["type"] == LANGUAGEPROPERTY == before["type"] and "lang" in rendered:
+        rendered["previousValue"] = _previous_value(before, tm, opts.lang)
+    else:
+        rendered[PREVIOUS[VALUE_KEY[before["type"]]]] = _previous_value(before, tm, None)
+    return rendered
+
+
+def _previous_value(instance: Instance, tm: TermMap, lang: str | None) -> Any:
+    kind = instance["type"]
+    value = instance[VALUE_KEY[kind]]
+    if kind == VOCABPROPERTY:
+        return [tm.compact(v) for v in value] if isinstance(value, list) else tm.compact(value)
+    if kind == LISTRELATIONSHIP:
+        return [{"object": v} for v in value]
+    if kind == LANGUAGEPROPERTY and lang is not None:
+        return pick_language(value, lang)[1]
+    return value

@@ -1,0 +1,66 @@
+"""Reliability gate: notifications pending at a ``kill -9`` are all delivered after a restart.
+
+The receiver refuses every notification (503) while entities are written, so each acknowledged
+write leaves notification work behind (in the outbox, and in the notifier's retry queue).  The
+server is then killed with SIGKILL, the receiver starts accepting, and the server restarts on the
+same database: every acknowledged write must reach the receiver — on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.receiver import running_receiver
+from tests.e2e.server import start_server, stop_server
+
+BASE = "/ngsi-ld/v1"
+WRITES = 200
+ENV = {"CITYOS_NOTIFICATION_ALLOW": "127.0.0.1", "CITYOS_NOTIFICATION_BACKOFF": "0.1",
+       "CITYOS_NOTIFICATION_RETRIES": "1000"}
+
+
+def test_kill_9_loses_no_pending_notification(database_url: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}" if database_url == "sqlite://" else database_url
+    run = uuid.uuid4().hex[:8]      # the PostgreSQL database is shared across tests
+    kind = f"Gauge{run}"
+    with running_receiver() as receiver:
+        receiver.accepting = False
+        process, base = start_server(url, env=ENV)
+        acknowledged: list[str] = []
+        try:
+            with httpx.Client(base_url=base, timeout=10.0) as client:
+                sub = {"type": "Subscription", "entities": [{"type": kind}],
+                       "watchedAttributes": ["level"], "notification": {
+                           "format": "keyValues", "endpoint": {"uri": receiver.url}}}
+                assert client.post(f"{BASE}/subscriptions", json=sub).status_code == 201
+                for n in range(WRITES):
+                    entity = {"id": f"urn:ngsi-ld:{kind}:{n}", "type": kind,
+                              "level": {"type": "Property", "value": n}}
+                    if client.post(f"{BASE}/entities", json=entity).status_code == 201:
+                        acknowledged.append(entity["id"])
+            assert receiver.wait_for(lambda r: r.refused > 0), "no notification was attempted"
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        finally:
+            stop_server(process)
+        assert len(acknowledged) == WRITES
+        assert not receiver.notifications
+
+        receiver.accepting = True
+        process, base = start_server(url, env=ENV)
+        try:
+            def all_arrived(r: object) -> bool:
+                return {e["id"] for e in receiver.entities()} >= set(acknowledged)
+
+            receiver.wait_for(all_arrived, timeout=60)
+            arrived = {e["id"]: e["level"] for e in receiver.entities()}
+            missing = [i for i in acknowledged if i not in arrived]
+            assert not missing, f"{len(missing)} notifications lost, e.g. {missing[:3]}"
+            assert all(arrived[i] == int(i.rsplit(":", 1)[1]) for i in acknowledged)
+        finally:
+            stop_server(process)
