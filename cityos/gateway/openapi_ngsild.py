@@ -475,6 +475,12 @@ def build_openapi(settings: Settings, server_url: str | None = None,
         "components": {"schemas": component_schemas(settings), "parameters": parameters(settings),
                        "headers": headers(), "responses": responses(settings)},
     }
+    try:
+        from cityos.gateway.openapi_temporal import temporal_parameters
+    except ImportError:   # the temporal API is optional
+        pass
+    else:
+        doc["components"]["parameters"].update(temporal_parameters())
     if server_url:
         doc["servers"] = [{"url": server_url, "description": "This CityOS server / このサーバー"}]
     return doc

@@ -14,8 +14,10 @@ from cityos.data.ngsild.routes_contexts import ROUTES as _CONTEXTS
 from cityos.data.ngsild.routes_discovery import ROUTES as _DISCOVERY
 from cityos.data.ngsild.routes_entities import ROUTES as _ENTITIES
 from cityos.data.ngsild.subscriptions import ROUTES as _SUBSCRIPTIONS
+from cityos.data.ngsild.temporal.routes import ROUTES as _TEMPORAL
 from cityos.data.ngsild.terms import TermMap
 
-ROUTES = [*_ENTITIES, *_BATCH, *_DISCOVERY, *_CONTEXTS, *_SUBSCRIPTIONS]
+ROUTES = [*_ENTITIES, *_BATCH, *_DISCOVERY, *_CONTEXTS, *_SUBSCRIPTIONS,
+          *_TEMPORAL]
 
 __all__ = ["ROUTES", "Broker", "ContextResolver", "TermMap", "batch_upsert", "utc_now"]

@@ -5,6 +5,10 @@ history is append-mostly and ordered by insertion time, which is what BRIN index
 a BRIN index on ``created_at`` costs a few pages for years of data and lets time-range scans and
 retention deletes skip everything outside the range; the B-tree on (tenant, entity, attribute,
 time) serves per-entity reads.
+
+``attr_history.num`` is a stored generated column: the instance's value when it is a JSON number
+(else NULL).  Temporal aggregation sums and compares it directly; decoding 100,000 JSON documents
+per request would cost more than the whole aggregation budget.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ CREATE TABLE IF NOT EXISTS attr_history (
     rid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, entity_id TEXT NOT NULL, attr TEXT NOT NULL,
     dataset_id TEXT NOT NULL, instance_id TEXT NOT NULL, observed_at INTEGER,
     created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    num REAL GENERATED ALWAYS AS (CASE WHEN json_type(doc, '$.value') IN ('integer', 'real')
+        THEN json_extract(doc, '$.value') END) STORED
 );
 CREATE INDEX IF NOT EXISTS attr_history_created ON attr_history (tenant, entity_id, attr, created_at);
 CREATE INDEX IF NOT EXISTS attr_history_observed ON attr_history (tenant, entity_id, attr, observed_at)
     WHERE observed_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS attr_history_instance ON attr_history (instance_id);
 CREATE INDEX IF NOT EXISTS attr_history_time ON attr_history (created_at);
+CREATE INDEX IF NOT EXISTS attr_history_obs_time ON attr_history
+    (tenant, entity_id, attr, coalesce(observed_at, created_at));
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, tenant TEXT NOT NULL, kind TEXT NOT NULL,
     body TEXT NOT NULL, created_at INTEGER NOT NULL
@@ -55,12 +63,20 @@ POSTGRES_SCHEMA = [
         attr text NOT NULL, dataset_id text NOT NULL, instance_id text NOT NULL,
         observed_at bigint, created_at bigint NOT NULL, modified_at bigint NOT NULL,
         deleted boolean NOT NULL, doc jsonb NOT NULL)""",
+    # the numeric value of a Property instance, computed once on insert: temporal aggregation
+    # reads it instead of decoding every document (store/temporal_base.aggregate_columns)
+    "ALTER TABLE attr_history ADD COLUMN IF NOT EXISTS num float8 GENERATED ALWAYS AS "
+    "(CASE WHEN jsonb_typeof(doc -> 'value') = 'number' THEN (doc ->> 'value')::float8 END) STORED",
     "CREATE INDEX IF NOT EXISTS attr_history_created ON attr_history "
     "(tenant, entity_id, attr, created_at)",
     "CREATE INDEX IF NOT EXISTS attr_history_observed ON attr_history "
     "(tenant, entity_id, attr, observed_at) WHERE observed_at IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS attr_history_instance ON attr_history (instance_id)",
     "CREATE INDEX IF NOT EXISTS attr_history_brin ON attr_history USING brin (created_at)",
+    # the temporal API's default time axis (observedAt, else the recording time): temporal reads,
+    # lastN and aggregation walk this index in time order (store/temporal_base.OBSERVED_TIME)
+    "CREATE INDEX IF NOT EXISTS attr_history_obs_time ON attr_history "
+    "(tenant, entity_id, attr, coalesce(observed_at, created_at))",
     """CREATE TABLE IF NOT EXISTS outbox (
         seq bigserial, id text PRIMARY KEY, tenant text NOT NULL, kind text NOT NULL,
         body jsonb NOT NULL, created_at bigint NOT NULL, owner text NOT NULL,

@@ -1,0 +1,184 @@
+"""The storage contract of the temporal API (``/temporal/entities``), both engines.
+
+The history itself (``attr_history``, ``temporal_entities``, see ``history_schema.py``) is appended
+by every entity write; these methods read it, add instances through the temporal API, edit or
+delete them, aggregate them in SQL and purge old ones (retention).
+
+Instance time ``t`` depends on ``timeproperty``: ``createdAt`` and ``modifiedAt`` are the history
+columns of the same name; ``observedAt`` is the instance's ``observedAt`` or, when it has none, the
+time it was recorded (:data:`OBSERVED_TIME`).  Both engines index exactly that expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cityos.data.ngsild.store.base import HistoryRow, TemporalEntityRow
+
+# the SQL expression of each timeproperty, identical on both engines (an index matches it verbatim)
+OBSERVED_TIME = "coalesce(observed_at, created_at)"
+TIME_COLUMN = {"observedAt": OBSERVED_TIME, "createdAt": "created_at", "modifiedAt": "modified_at"}
+
+
+def qualified_time(timeproperty: str, alias: str) -> str:
+    """The time expression with its columns qualified by a table alias (for joins)."""
+    return {"observedAt": f"coalesce({alias}.observed_at, {alias}.created_at)",
+            "createdAt": f"{alias}.created_at", "modifiedAt": f"{alias}.modified_at"}[timeproperty]
+
+
+def aggregate_columns(methods: frozenset[str], any_value: str, text_value: str) -> str:
+    """The aggregate expressions of :class:`BucketRow`, in its order, for the requested methods.
+
+    ``num`` is the generated numeric column; ``any_value`` and ``text_value`` are the engine's
+    expressions of an instance's value (for distinctCount) and of its string value (for min / max
+    of non-numeric attributes).  Aggregates no method needs are NULL: each costs time per row.
+    """
+    numeric = methods & {"sum", "avg", "stddev", "sumsq", "min", "max"}
+    return ", ".join([
+        "count(*)",
+        f"count(DISTINCT {any_value})" if "distinctCount" in methods else "NULL",
+        "count(h.num)" if numeric else "NULL",
+        "sum(h.num)" if methods & {"sum", "avg", "stddev"} else "NULL",
+        "sum(h.num * h.num)" if methods & {"sumsq", "stddev"} else "NULL",
+        "min(h.num)" if "min" in methods else "NULL",
+        "max(h.num)" if "max" in methods else "NULL",
+        f"min({text_value})" if "min" in methods else "NULL",
+        f"max({text_value})" if "max" in methods else "NULL",
+    ])
+
+
+# the member of an instance that carries its value, whatever its attribute type (model.VALUE_KEY)
+VALUE_MEMBERS = ("value", "object", "languageMap", "vocab", "valueList", "objectList", "json")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window in epoch microseconds (``None`` = unbounded on that side)."""
+
+    start: int | None = None
+    start_inclusive: bool = True
+    end: int | None = None
+
+    def contains(self, t: int) -> bool:
+        """Whether an instance at ``t`` lies in the window (the engines' SQL says the same)."""
+        if self.start is not None and (t < self.start or
+                                       (t == self.start and not self.start_inclusive)):
+            return False
+        return self.end is None or t < self.end
+
+
+@dataclass
+class TemporalEntityRecord:
+    """One row of ``temporal_entities``."""
+
+    id: str
+    types: list[str]
+    scope: list[str] | None
+    created_at: int
+    modified_at: int
+    deleted_at: int | None
+
+
+@dataclass
+class InstanceRow:
+    """One attribute instance of the history, with its time ``t`` for the requested timeproperty."""
+
+    attr: str
+    dataset_id: str
+    instance_id: str
+    observed_at: int | None
+    created_at: int
+    modified_at: int
+    t: int
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """How aggregation periods are cut.
+
+    ``period`` (microseconds): bucket ``i`` is ``[origin + i*period, origin + (i+1)*period)``;
+    ``bounds``: explicit ``(start, end)`` pairs for calendar durations (months, years);
+    neither: one bucket over the whole window.
+    """
+
+    origin: int
+    period: int | None = None
+    bounds: tuple[tuple[int, int], ...] | None = None
+
+
+@dataclass
+class BucketRow:
+    """SQL's raw aggregates of one (datasetId, period); the API derives the methods from them."""
+
+    dataset_id: str
+    bucket: int
+    count: int
+    distinct: int | None          # None: not asked for
+    numbers: int | None           # how many values were JSON numbers
+    total: float | None           # sum of the numbers
+    total_sq: float | None        # sum of their squares
+    min_number: float | None
+    max_number: float | None
+    min_text: str | None          # over string values, for min / max of non-numeric attributes
+    max_text: str | None
+
+
+class TemporalStore(Protocol):
+    """What the temporal API needs from an entity store (mixed into both engines)."""
+
+    async def temporal_write(self, tenant: str, entity: TemporalEntityRow,
+                             rows: list[HistoryRow]) -> bool:
+        """Upsert the temporal entity (types merged) and append ``rows``; True if it was new."""
+
+    async def temporal_entity(self, tenant: str, entity_id: str) -> TemporalEntityRecord | None:
+        """The temporal entity record, or ``None``."""
+
+    async def temporal_entity_page(self, tenant: str, ids: tuple[str, ...] | None,
+                                   types: tuple[str, ...] | None, after_id: str | None,
+                                   limit: int) -> list[TemporalEntityRecord]:
+        """Temporal entities in id order after ``after_id``, with one of ``ids`` / ``types``."""
+
+    async def temporal_attributes(self, tenant: str, entity_id: str) -> list[str]:
+        """The expanded names of every attribute with history, sorted."""
+
+    async def temporal_instances(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
+                                 window: Window, newest_first: bool,
+                                 limit: int) -> list[InstanceRow]:
+        """Up to ``limit`` live (not deleted) instances in the window, ordered by ``t``."""
+
+    async def temporal_instance(self, tenant: str, entity_id: str, attr: str,
+                                instance_id: str) -> InstanceRow | None:
+        """One live instance by its id (``t`` is its observedAt-or-recording time)."""
+
+    async def temporal_bounds(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
+                              window: Window) -> tuple[int, int] | None:
+        """The first and last ``t`` of the attribute's instances in the window."""
+
+    async def temporal_aggregate(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
+                                 window: Window, buckets: Buckets,
+                                 methods: frozenset[str]) -> list[BucketRow]:
+        """Aggregates per (datasetId, period) for ``methods``, computed by the database."""
+
+    async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
+        """Forget the temporal entity and all its history; False when there was none."""
+
+    async def temporal_delete_attribute(self, tenant: str, entity_id: str, attr: str,
+                                        dataset_id: str | None) -> int:
+        """Delete the attribute's instances (of one datasetId, '' = default; None = all)."""
+
+    async def temporal_patch_instance(self, tenant: str, entity_id: str, attr: str,
+                                      instance_id: str, doc: dict[str, Any],
+                                      observed_at: int | None, modified_at: int) -> bool:
+        """Replace one instance's content; False when it does not exist."""
+
+    async def temporal_delete_instance(self, tenant: str, entity_id: str, attr: str,
+                                       instance_id: str) -> bool:
+        """Delete one instance; False when it does not exist."""
+
+    async def temporal_types(self) -> list[tuple[str, str, list[str]]]:
+        """(tenant, entity id, types) of every temporal entity (retention decides per type)."""
+
+    async def purge_history_before(self, tenant: str, entity_ids: list[str], cutoff: int) -> int:
+        """Delete the history of ``entity_ids`` recorded before ``cutoff``; how many rows."""

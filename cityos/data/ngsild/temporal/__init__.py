@@ -1,0 +1,1 @@
+"""The NGSI-LD temporal API (/temporal/entities): history queries, aggregations, retention."""
