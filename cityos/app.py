@@ -27,7 +27,7 @@ from cityos.data.ngsild.events import BrokerEvents
 from cityos.data.ngsild.notify.dispatcher import Notifier
 from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.subscriptions import SubscriptionRegistry, render_notification
-from cityos.data.ngsild.temporal.retention import retention_loop
+from cityos.data.ngsild.temporal.retention import parse_retention, retention_loop
 
 log = logging.getLogger("cityos")
 
@@ -35,7 +35,12 @@ log = logging.getLogger("cityos")
 async def health(request: Request) -> Response:
     """GET /health: liveness plus the storage engine in use."""
     broker: Broker = request.app.state.broker
-    return json_response({"status": "ok", "version": __version__, "engine": broker.store.engine})
+    body = {"status": "ok", "version": __version__, "engine": broker.store.engine}
+    if broker.notifier is not None:
+        # totals only: the per-subscription backlog names other tenants' subscriptions
+        body["notifications"] = {k: v for k, v in broker.notifier.metrics().items()
+                                 if k != "backlog"}
+    return json_response(body)
 
 
 async def root(request: Request) -> Response:
@@ -51,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                cache_ttl=settings.context_cache_ttl,
                                allow_fetch=settings.context_fetch_enabled)
     resolver.stored_lookup = store.context_by_url  # hosted contexts are stored by path
+    parse_retention(settings.history_retention)   # a bad rule stops start-up, not a task later
     registry = SubscriptionRegistry()
     notifier = Notifier(store, registry, render_notification, settings)
     broker = Broker(store=store, resolver=resolver, settings=settings, registry=registry,
