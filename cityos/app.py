@@ -35,7 +35,7 @@ log = logging.getLogger("cityos")
 async def health(request: Request) -> Response:
     """GET /health: liveness plus the storage engine in use."""
     broker: Broker = request.app.state.broker
-    body = {"status": "ok", "version": __version__, "engine": broker.store.engine}
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "engine": broker.store.engine}
     if broker.notifier is not None:
         # totals only: the per-subscription backlog names other tenants' subscriptions
         body["notifications"] = {k: v for k, v in broker.notifier.metrics().items()
