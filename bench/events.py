@@ -20,6 +20,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import subprocess
 import sys
@@ -35,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import LOOPBACK
-from bench.loadgen import Req, Stats, arun, run_load
+from bench.loadgen import JSON_HEADERS, Req, Stats, arun, new_session, run_load
 from bench.servers import free_port, postgres_database, running_server, sqlite_database
 
 TYPE = "BenchSensor"
@@ -97,10 +98,14 @@ def update_maker(ids: list[str], sent: list[int]) -> Callable[[int], Req]:
     return make
 
 
-def subscribe(client: httpx.Client, count: int, endpoint: str) -> list[str]:
+def subscribe(client: httpx.Client, count: int, endpoint: str,
+              one_entity_each: list[str] | None = None) -> list[str]:
+    """``count`` subscriptions on every sensor, or each on one sensor of ``one_entity_each``."""
     made = []
     for n in range(count):
-        body = {"type": "Subscription", "entities": [{"type": TYPE}],
+        selector = {"type": TYPE} if one_entity_each is None else \
+            {"type": TYPE, "id": one_entity_each[n]}
+        body = {"type": "Subscription", "entities": [selector],
                 "watchedAttributes": ["temperature"],
                 "notification": {"format": "keyValues", "attributes": ["temperature", "sentAt"],
                                  "endpoint": {"uri": f"{endpoint}/notify?n={n}",
@@ -122,6 +127,38 @@ def updates(base: str, ids: list[str], args: argparse.Namespace) -> tuple[Stats,
     stats = arun(run_load(base, update_maker(ids, sent), concurrency=args.concurrency,
                           duration=args.duration, max_requests=10_000_000, warmup=args.warmup))
     return stats, sent[0]
+
+
+async def paced(base: str, ids: list[str], rate: float, seconds: float) -> int:
+    """Send updates open-loop at ``rate`` per second (latency phase); how many were answered 2xx.
+
+    A closed loop at saturation measures queueing in front of the server, not how fast a
+    notification follows its write; at a fixed, sustainable rate it measures the latter.
+    """
+    make = update_maker(ids, [0])
+    session = new_session(64)
+    ok = 0
+    interval = 1.0 / rate
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        nonlocal ok
+        req = make(i)
+        async with session.patch(base + req.path, data=req.body, headers=JSON_HEADERS) as resp:
+            await resp.read()
+            ok += resp.status < 300
+
+    tasks = []
+    try:
+        for i in range(int(rate * seconds)):
+            delay = start + i * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    finally:
+        await session.close()
+    return ok
 
 
 def drain(recv: str, expected: int, timeout: float = 120.0) -> dict[str, Any]:
@@ -152,21 +189,40 @@ def measure_engine(engine: str, args: argparse.Namespace) -> list[dict[str, Any]
                          "updates_per_s": base.rate})
             if not history:
                 continue
-            for count in (1, 100):
-                subs = subscribe(client, count, recv)
+            for count, spread in ((1, False), (100, False), (100, True)):
+                subs = subscribe(client, count, recv, ids[:count] if spread else None)
                 httpx.post(f"{recv}/reset")
-                console.print(f"[bold]{engine}[/]: {count} subscription(s) ...")
+                name = f"{count} subscription(s)" + (" on 1 sensor each" if spread else "")
+                console.print(f"[bold]{engine}[/]: {name} ...")
                 stats, sent = updates(server.base, ids, args)
-                got = drain(recv, (sent - stats.errors) * count)
+                if spread:      # update i goes to ids[i % len(ids)]: those among the first 100
+                    full, rest = divmod(sent, len(ids))
+                    expected = full * count + min(rest, count)
+                else:
+                    expected = (sent - stats.errors) * count
+                got = drain(recv, expected)
                 lat = got["latencies"]
-                rows.append({"engine": engine, "scenario": f"{count} subscription(s)",
+                rows.append({"engine": engine, "scenario": name,
                              "updates_per_s": stats.rate,
                              "loss_vs_history_on": 1 - stats.rate / base.rate,
-                             "expected_entities": (sent - stats.errors) * count,
+                             "expected_entities": expected,
                              "notified_entities": got["entities"],
                              "notifications": got["notifications"],
                              "latency_p50_ms": percentile(lat, 50) * 1000,
                              "latency_p99_ms": percentile(lat, 99) * 1000})
+                # latency at a sustainable rate: half the throughput just measured
+                if spread:
+                    unsubscribe(client, subs)
+                    continue
+                rate = max(10.0, min(500.0, stats.rate / 2))
+                httpx.post(f"{recv}/reset")
+                answered = arun(paced(server.base, ids, rate, args.latency_seconds))
+                paced_got = drain(recv, answered * count)
+                rows[-1].update({
+                    "paced_rate": rate, "paced_expected": answered * count,
+                    "paced_notified": paced_got["entities"],
+                    "paced_p50_ms": percentile(paced_got["latencies"], 50) * 1000,
+                    "paced_p99_ms": percentile(paced_got["latencies"], 99) * 1000})
                 unsubscribe(client, subs)
             rows.append(temporal_aggregation(engine, client, args))
     return rows
@@ -200,7 +256,8 @@ def temporal_aggregation(engine: str, client: httpx.Client,
 
 def show(rows: list[dict[str, Any]]) -> None:
     table = Table(title="subscriptions, notifications and history")
-    for column in ("engine", "scenario", "updates/s", "loss", "delivered", "p50 ms", "p99/p95 ms"):
+    for column in ("engine", "scenario", "updates/s", "loss", "delivered", "p50 ms", "p99/p95 ms",
+                   "paced rate", "paced p50", "paced p99"):
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -211,7 +268,10 @@ def show(rows: list[dict[str, Any]]) -> None:
             f"{row.get('latency_p50_ms', row.get('p50_ms', float('nan'))):.1f}"
             if "latency_p50_ms" in row or "p50_ms" in row else "",
             f"{row.get('latency_p99_ms', row.get('p95_ms', float('nan'))):.1f}"
-            if "latency_p99_ms" in row or "p95_ms" in row else "")
+            if "latency_p99_ms" in row or "p95_ms" in row else "",
+            f"{row['paced_rate']:.0f}/s" if "paced_rate" in row else "",
+            f"{row['paced_p50_ms']:.1f}" if "paced_p50_ms" in row else "",
+            f"{row['paced_p99_ms']:.1f}" if "paced_p99_ms" in row else "")
     console.print(table)
 
 
@@ -224,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--aggr-runs", type=int, default=40)
+    parser.add_argument("--latency-seconds", type=float, default=10.0,
+                        help="length of the fixed-rate latency phase per subscription count")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     args = parser.parse_args(argv)
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]

@@ -216,13 +216,22 @@ class SQLiteEntityStore(SQLiteTemporal):
                 conn.execute("ROLLBACK")
             failure = ServiceUnavailable(f"the SQLite database could not commit: {exc}")
             outcomes = [(False, failure)] * len(jobs)
+        # One wake-up per event loop for the whole group: each call_soon_threadsafe writes to
+        # the loop's self-pipe (a system call), which cost more than the SQL of a small update.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, bool, Any]]] = {}
         for job, (ok, value) in zip(jobs, outcomes, strict=True):
+            by_loop.setdefault(job.loop, []).append((job, ok, value))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(self._settle_group, settled)
+
+    def _settle_group(self, settled: list[tuple[_Job, bool, Any]]) -> None:
+        for job, ok, value in settled:
             if ok and isinstance(value, sqlite_effects.Committed):
                 # announce the effects before the writer's future resolves, so a client that
                 # hears "done" can count on its notifications being under way
-                job.loop.call_soon_threadsafe(self._announce, value.tenant, value.effects)
+                self._announce(value.tenant, value.effects)
                 value = value.result
-            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+            _settle(job.future, ok, value)
 
     def _announce(self, tenant: str, effects: Any) -> None:
         self._claimed.update(row.id for row in effects.outbox)
