@@ -14,10 +14,11 @@ Two decisions keep one bad receiver from hurting others and keep the SSRF guard 
 * The request goes to the address the policy checked, not to whatever the name resolves to a
   moment later (DNS rebinding): the URL carries the checked IP, the ``Host`` header and, for
   HTTPS, the TLS server name (so certificates are still verified against the name) carry the
-  original host.  Checked addresses are cached for ``resolve_ttl`` seconds so the hot path is not
-  a DNS lookup per notification.  Redirects are never followed (a 3xx is a failure): a redirect
-  could lead anywhere.  Proxy variables from the environment are ignored for the same reason,
-  and cookies a receiver sets are not kept.
+  original host.  What a URI resolves to (the checked address, the URL to request, the ``Host``
+  header and TLS options) is worked out once and cached for ``resolve_ttl`` seconds, so the hot
+  path is neither a DNS lookup nor URL parsing per notification.  Redirects are never followed
+  (a 3xx is a failure): a redirect could lead anywhere.  Proxy variables from the environment are
+  ignored for the same reason, and cookies a receiver sets are not kept.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +38,16 @@ from cityos.data.ngsild.notify.errors import DeliveryFailed
 from cityos.data.ngsild.notify.policy import EndpointPolicy, parse_address
 
 
+@dataclass(slots=True)
+class Target:
+    """A checked endpoint URI, ready to request (cached until ``expires``)."""
+
+    expires: float
+    url: URL                              # the URI with its host replaced by the checked address
+    host: str | None                      # the Host header to send, when the URL names an address
+    options: dict[str, Any]               # e.g. the TLS server name
+
+
 class HttpSender:
     """POSTs notification bodies; raises :class:`DeliveryFailed` unless the answer is 2xx."""
 
@@ -44,27 +56,21 @@ class HttpSender:
         self.timeout = timeout
         self.resolve_ttl = resolve_ttl
         self._sessions: dict[Hashable, aiohttp.ClientSession] = {}
-        self._resolved: dict[str, tuple[float, str]] = {}       # uri -> (expires, address)
+        self._resolved: dict[str, Target] = {}
         self._tls: ssl.SSLContext | None = None
 
     async def send(self, uri: str, body: bytes, headers: dict[str, str], *,
                    pool: Hashable = None) -> None:
         """POST ``body`` to ``uri`` with ``headers``, on the connection pool named ``pool``."""
-        address = await self._address(uri)
-        parts = urlsplit(uri)
-        host = parts.hostname or ""
-        url = URL(uri, encoded=True)
-        options: dict[str, Any] = {}
-        headers = dict(headers)
-        if parse_address(host) is None:            # a name: pin the checked address
-            url = url.with_host(address)
-            headers["Host"] = host if parts.port is None else f"{host}:{parts.port}"
-            if parts.scheme.lower() == "https":
-                options["server_hostname"] = host
-        session = self._session(pool)
+        target = self._resolved.get(uri)
+        if target is None or target.expires <= time.monotonic():
+            target = await self._target(uri)
+        if target.host is not None:
+            headers = {**headers, "Host": target.host}
+        session = self._sessions.get(pool) or self._session(pool)
         try:
-            async with session.post(url, data=body, headers=headers, allow_redirects=False,
-                                    **options) as response:
+            async with session.post(target.url, data=body, headers=headers, allow_redirects=False,
+                                    **target.options) as response:
                 status = response.status
         except (aiohttp.ClientError, OSError) as exc:
             self._resolved.pop(uri, None)           # the host may have moved: resolve again
@@ -72,11 +78,8 @@ class HttpSender:
         if not 200 <= status < 300:
             raise DeliveryFailed(f"the receiver answered HTTP {status}")
 
-    async def _address(self, uri: str) -> str:
-        cached = self._resolved.get(uri)
+    async def _target(self, uri: str) -> Target:
         now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
         try:
             addresses = await self.policy.resolve(uri)
         except BadRequestData as exc:
@@ -85,8 +88,16 @@ class HttpSender:
             raise DeliveryFailed(f"cannot resolve the endpoint's host: {exc}") from exc
         if len(self._resolved) > 10_000:            # endpoints are few; this only bounds memory
             self._resolved.clear()
-        self._resolved[uri] = (now + self.resolve_ttl, addresses[0])
-        return addresses[0]
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        target = Target(now + self.resolve_ttl, URL(uri, encoded=True), None, {})
+        if parse_address(host) is None:            # a name: pin the checked address
+            target.url = target.url.with_host(addresses[0])
+            target.host = host if parts.port is None else f"{host}:{parts.port}"
+            if parts.scheme.lower() == "https":
+                target.options["server_hostname"] = host
+        self._resolved[uri] = target
+        return target
 
     def _session(self, pool: Hashable) -> aiohttp.ClientSession:
         session = self._sessions.get(pool)

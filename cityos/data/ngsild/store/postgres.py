@@ -18,7 +18,6 @@ WriteSet with one batched statement.  PostgreSQL being unreachable becomes ``Ser
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import socket
 import time
@@ -220,8 +219,9 @@ class PostgresEntityStore(PostgresTemporal):
                         current, seqs = await _lock(conn, tenant, ids)
                         # fn changes entities in place: remember what the side tables hold
                         indexed = {i: index_keys(e) for i, e in current.items() if e is not None}
-                        before = ({i: copy.deepcopy(e) for i, e in current.items() if e is not None}
-                                  if observer is not None else {})
+                        # a JSON round trip copies a document several times faster than deepcopy
+                        before = ({i: orjson.loads(orjson.dumps(e)) for i, e in current.items()
+                                   if e is not None} if observer is not None else {})
                         called = True
                         ws: WriteSet = fn(current)
                         await _apply(conn, tenant, ws, seqs, indexed)

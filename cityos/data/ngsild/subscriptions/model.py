@@ -72,6 +72,9 @@ class Subscription:
     term_map: Any = None            # TermMap of ``context`` for compacting notifications (set by
                                     # the API and by the registry at start-up; None = core only)
     name: str | None = None         # subscriptionName
+    # what the notification renderer worked out once for this subscription (render.py); not an
+    # init field, so a subscription rebuilt by PATCH starts without it
+    prepared: Any = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass
@@ -103,3 +106,6 @@ class NotifyItem:
     entity: dict[str, Any]
     previous: dict[str, Any] | None = None
     trigger: str = ATTRIBUTE_UPDATED
+    # render key -> this item's entity serialized for ``data``: the notifier shares one item
+    # between every subscription a change fired, so alike subscriptions serialize it once
+    rendered: dict[Any, bytes] = field(default_factory=dict, repr=False, compare=False)

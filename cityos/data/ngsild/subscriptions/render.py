@@ -10,13 +10,26 @@ subscription's format, attributes and language, and compacted with the subscript
 * deletions: a deleted entity is sent as ``id``, ``type`` and ``deletedAt`` (with ``showChanges``,
   also every attribute as ``urn:ngsi-ld:null`` with its previous value); an attribute deleted by
   an update is sent with the value ``urn:ngsi-ld:null``.
+
+Two entry points: ``render_notification(sub, items)`` builds the body as a dict (tests, tools);
+``render_notification.encode(sub, items)`` builds the same body straight as JSON bytes, which is
+what the notifier sends.  With 100 subscriptions matching every change, rendering each entity
+once per subscription was most of the broker's CPU, so ``encode`` serializes an entity once per
+*rendering* (the members that change an entity's JSON, :func:`render_key`) and keeps the bytes on
+the :class:`NotifyItem`, which the notifier shares between every subscription a change fired:
+subscriptions rendered alike (the usual case) reuse the bytes, and the body is a join of them.
 """
+
 
 from __future__ import annotations
 
+import random
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from cityos.data.ngsild.context import CORE_CONTEXT_URL, is_core_url, link_header
 from cityos.data.ngsild.model import (
@@ -56,8 +69,8 @@ PREVIOUS = {"value": "previousValue", "object": "previousObject",
             "json": "previousJson"}
 
 
-def render_notification(sub: Subscription, items: list[NotifyItem], tm: TermMap | None = None,
-                        *, notified_at: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def render_dict(sub: Subscription, items: list[NotifyItem], tm: TermMap | None = None,
+                *, notified_at: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """(the Notification body, the headers to send with it).
 
     ``tm`` compacts names; by default the subscription's own (``sub.term_map``, set when it was
@@ -72,30 +85,128 @@ def render_notification(sub: Subscription, items: list[NotifyItem], tm: TermMap 
     opts = RenderOptions(form=FORMS.get(sub.format, NORMALIZED), sys_attrs=sub.sys_attrs,
                          attrs=sub.attributes, lang=sub.lang)
     body: dict[str, Any] = {
-        "id": NOTIFICATION_PREFIX + str(uuid.uuid4()),
+        "id": _notification_id(),
         "type": "Notification",
         "subscriptionId": sub.id,
         "notifiedAt": notified_at or _now(),
         "data": [render_item(sub, item, tm, opts) for item in items],
     }
-    reasons = {item.trigger for item in items}
-    if len(reasons) == 1:
-        body["triggerReason"] = reasons.pop()
-    headers = {"Content-Type": sub.endpoint.accept}
+    reason = _trigger_reason(items)
+    if reason is not None:
+        body["triggerReason"] = reason
     context = sub.context if sub.context is not None else CORE_CONTEXT_URL
     if sub.endpoint.accept == JSON_LD:
         body["@context"] = context
-    else:
+    return body, _headers(sub)
+
+
+def _headers(sub: Subscription) -> dict[str, str]:
+    headers = {"Content-Type": sub.endpoint.accept}
+    if sub.endpoint.accept != JSON_LD:
+        context = sub.context if sub.context is not None else CORE_CONTEXT_URL
         headers["Link"] = link_header(_context_url(context))
     if sub.tenant:
         headers["NGSILD-Tenant"] = sub.tenant
     for key, value in sub.endpoint.receiver_info:
         headers[key] = value
-    return body, headers
+    return headers
+
+
+def _trigger_reason(items: list[NotifyItem]) -> str | None:
+    """The batch's one trigger, or None when its items were fired by different ones."""
+    reason = items[0].trigger if items else None
+    for item in items:
+        if item.trigger != reason:
+            return None
+    return reason
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _notification_id() -> str:
+    # a fresh version-4 UUID from the non-cryptographic generator: ids only need to be unique,
+    # and uuid4() reads os.urandom, a system call per notification
+    return NOTIFICATION_PREFIX + str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
+def render_key(sub: Subscription, tm: TermMap) -> tuple[Any, ...]:
+    """What decides an entity's JSON in ``data``: equal keys render an item identically.
+
+    The term map is compared by identity (the context resolver hands out one per @context), and
+    holding it in the key keeps it alive, so a key can never be confused with a later map's.
+    """
+    return (sub.format, sub.attributes, sub.sys_attrs, sub.lang, sub.show_changes, tm)
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What ``encode`` needs of a subscription, worked out once (kept on the subscription)."""
+
+    term_map: Any                 # the sub.term_map this was prepared for
+    tm: TermMap
+    opts: RenderOptions
+    key: tuple[Any, ...]
+    head: bytes                   # '","type":"Notification","subscriptionId":...,"notifiedAt":"'
+    tail: bytes                   # ',"@context":...}' or '}'
+    headers: dict[str, str]       # shared by every send: never mutate
+
+
+def _prepare(sub: Subscription) -> Prepared:
+    prepared = sub.prepared
+    if isinstance(prepared, Prepared) and prepared.term_map is sub.term_map:
+        return prepared
+    tm = sub.term_map if isinstance(sub.term_map, TermMap) else core_only()
+    opts = RenderOptions(form=FORMS.get(sub.format, NORMALIZED), sys_attrs=sub.sys_attrs,
+                         attrs=sub.attributes, lang=sub.lang)
+    tail = b"}"
+    if sub.endpoint.accept == JSON_LD:
+        context = sub.context if sub.context is not None else CORE_CONTEXT_URL
+        tail = b',"@context":' + orjson.dumps(context) + b"}"
+    head = (b'","type":"Notification","subscriptionId":' + orjson.dumps(sub.id)
+            + b',"notifiedAt":"')
+    prepared = Prepared(sub.term_map, tm, opts, render_key(sub, tm), head, tail, _headers(sub))
+    sub.prepared = prepared
+    return prepared
+
+
+def encode_notification(sub: Subscription, items: list[NotifyItem], *,
+                        notified_at: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body of :func:`render_dict` as JSON bytes, reusing entities already serialized.
+
+    The headers dict is shared by every notification of the subscription: do not change it.
+    """
+    prepared = _prepare(sub)
+    key = prepared.key
+    parts = []
+    for item in items:
+        data = item.rendered.get(key)
+        if data is None:
+            data = orjson.dumps(render_item(sub, item, prepared.tm, prepared.opts))
+            item.rendered[key] = data
+        parts.append(data)
+    reason = _trigger_reason(items)
+    body = b"".join((
+        b'{"id":"', _notification_id().encode(), prepared.head,
+        (notified_at or _now()).encode(), b'","data":[', b",".join(parts), b"]",
+        b'' if reason is None else b',"triggerReason":' + orjson.dumps(reason),
+        prepared.tail))
+    return body, prepared.headers
+
+
+class NotificationRenderer:
+    """``render_notification``: call it for a dict body, or ``.encode`` it for JSON bytes."""
+
+    def __call__(self, sub: Subscription, items: list[NotifyItem], tm: TermMap | None = None,
+                 *, notified_at: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+        return render_dict(sub, items, tm, notified_at=notified_at)
+
+    def encode(self, sub: Subscription, items: list[NotifyItem]) -> tuple[bytes, dict[str, str]]:
+        return encode_notification(sub, items)
+
+
+render_notification = NotificationRenderer()
 
 
 def _context_url(context: Any) -> str:
