@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     resolver.stored_lookup = store.context_by_url  # hosted contexts are stored by path
     parse_retention(settings.history_retention)   # a bad rule stops start-up, not a task later
     registry = SubscriptionRegistry()
-    notifier = Notifier(store, registry, render_notification, settings)
+    notifier = Notifier(store, registry, render_notification, settings,
+                        linger=settings.notification_linger)
     broker = Broker(store=store, resolver=resolver, settings=settings, registry=registry,
                     notifier=notifier)
     store.observer = BrokerEvents(

@@ -50,6 +50,9 @@ class Settings:
         6, "Attempts after the first before a notification is given up (and counted as failed).")
     notification_backoff: float = _setting(
         0.5, "Seconds before the first retry; doubles with every further attempt (capped at 60).")
+    notification_linger: float = _setting(
+        0.01, "Seconds a subscription that has just been notified waits before its next "
+        "notification, so changes arriving meanwhile go out together (fewer, larger requests).")
     notification_allow: str = _setting(
         "", "Comma-separated hosts or CIDR networks notifications may always go to "
         "(e.g. '127.0.0.1,10.1.0.0/16,receiver.example.jp').")

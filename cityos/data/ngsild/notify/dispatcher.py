@@ -47,6 +47,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from cityos.data.ngsild.notify.clock import utc_stamp
 from cityos.data.ngsild.notify.counters import CounterStore, Key, Registry
 from cityos.data.ngsild.notify.errors import DeliveryFailed
 from cityos.data.ngsild.notify.http import HttpSender
@@ -55,7 +56,6 @@ from cityos.data.ngsild.notify.periodic import first_delay, matching_pages
 from cityos.data.ngsild.notify.policy import EndpointPolicy
 from cityos.data.ngsild.store.base import OutboxRow
 from cityos.data.ngsild.subscriptions.model import NotifyItem, Subscription
-from cityos.data.ngsild.times import from_micros, now_micros
 
 log = logging.getLogger(__name__)
 
@@ -337,6 +337,11 @@ class Notifier:
                     raise DeliveryFailed(f"unsupported endpoint scheme {scheme!r}", retry=False)
         except TimeoutError as exc:
             raise DeliveryFailed(f"no answer within {self.timeout:g} s") from exc
+        except DeliveryFailed:
+            raise
+        except Exception as exc:    # a sender bug must not kill the lane and strand its rows
+            log.exception("sending a notification of subscription %s failed", sub.id)
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
 
     def _record(self, key: Key, *, ok: bool) -> None:
         """Count one attempt, in the totals and in the subscription's counters."""
@@ -347,7 +352,7 @@ class Notifier:
         if self.registry.get(*key) is None:         # removed while the attempt was under way
             return
         counters = self.registry.counters(*key)
-        stamp = from_micros(now_micros())
+        stamp = utc_stamp()                         # from_micros(now_micros()), cheaper
         counters.last_notification = stamp
         counters.last_sent_monotonic = time.monotonic()
         if ok:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -40,6 +39,7 @@ from cityos.data.ngsild.model import (
     Entity,
     Instance,
 )
+from cityos.data.ngsild.notify.clock import utc_stamp
 from cityos.data.ngsild.payload import NULL_URI
 from cityos.data.ngsild.render import (
     CONCISE,
@@ -122,7 +122,7 @@ def _trigger_reason(items: list[NotifyItem]) -> str | None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return utc_stamp(3)
 
 
 def _notification_id() -> str:
