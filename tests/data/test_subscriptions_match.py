@@ -227,3 +227,19 @@ def test_many_subscriptions_only_the_type_index_is_walked() -> None:
     index = registry._index[""]
     assert len(index.by_type[TM.expand("ParkingSpot")]) == 1 and not index.untyped
     assert fire(registry, None, spot(1)) == [("mine", "attributeCreated")]
+
+
+def test_subscriptions_selecting_alike_fire_together_but_expire_alone() -> None:
+    alike = {"entities": [{"type": "ParkingSpot"}], "watchedAttributes": ["status"],
+             "q": 'status=="occupied"'}
+    first, second = make_sub("feed-1", **alike), make_sub("feed-2", **alike)
+    other = make_sub("feed-3", **{**alike, "q": 'status=="closed"'})
+    registry = registry_of(first, second, other)
+    before = spot(1)
+    assert fire(registry, before, changed(before, status="occupied")) == [
+        ("feed-1", "attributeUpdated"), ("feed-2", "attributeUpdated")]
+    first.expires_at = 1          # long past: only its twin still fires
+    assert fire(registry, before, changed(before, status="occupied")) == [
+        ("feed-2", "attributeUpdated")]
+    assert fire(registry, before, changed(before, status="closed")) == [
+        ("feed-3", "attributeUpdated")]

@@ -65,14 +65,20 @@ class _CompiledSelector:
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """A subscription prepared for matching: regexes compiled, q/geoQ/scopeQ as one predicate."""
+    """Subscriptions prepared for matching: regexes compiled, q/geoQ/scopeQ as one predicate.
+
+    Subscriptions that select the same changes (same entities, watched attributes, triggers, q,
+    geoQ and scopeQ; typically many receivers of the same feed) share one ``_Compiled``, so a
+    change is judged once for all of them; ``members`` are the subscriptions themselves.
+    """
 
     sub: Subscription
     selectors: tuple[_CompiledSelector, ...] | None
     state_filter: Callable[[Entity], bool] | None
+    members: tuple[Subscription, ...] = ()
 
     @classmethod
-    def of(cls, sub: Subscription) -> _Compiled:
+    def of(cls, sub: Subscription, members: tuple[Subscription, ...] = ()) -> _Compiled:
         selectors = None
         if sub.selectors is not None:
             selectors = tuple(
@@ -85,7 +91,7 @@ class _Compiled:
             # the one authoritative implementation of q, geo relations and scopes (ADR 0005)
             state_filter = QueryPlan(tenant=sub.tenant, q=sub.q, geo=sub.geo,
                                      scope=sub.scope_q).python_filter()
-        return cls(sub, selectors, state_filter)
+        return cls(sub, selectors, state_filter, members or (sub,))
 
     def selects(self, entity: Entity) -> bool:
         return self.selectors is None or any(s.selects(entity) for s in self.selectors)
@@ -101,17 +107,26 @@ class _TenantIndex:
         by_type: dict[str, list[_Compiled]] = {}
         untyped: list[_Compiled] = []
         now = now_micros()
+        alike: dict[tuple[object, ...], list[Subscription]] = {}
         for sub in subs:
             if not sub.is_active or sub.time_interval is not None or \
                     (sub.expires_at is not None and sub.expires_at <= now):
                 continue
-            compiled = _Compiled.of(sub)
+            alike.setdefault(_criteria(sub), []).append(sub)
+        for members in alike.values():
+            sub = members[0]
+            compiled = _Compiled.of(sub, tuple(members))
             keys = _type_keys(sub)
             if keys is None:
                 untyped.append(compiled)
             for key in keys or ():
                 by_type.setdefault(key, []).append(compiled)
         return cls({k: tuple(v) for k, v in by_type.items()}, tuple(untyped))
+
+
+def _criteria(sub: Subscription) -> tuple[object, ...]:
+    """What decides which changes fire ``sub`` (everything but where and how it notifies)."""
+    return (sub.selectors, sub.watched, sub.triggers, repr(sub.q), repr(sub.geo), sub.scope_q)
 
 
 def _type_keys(sub: Subscription) -> set[str] | None:
@@ -288,19 +303,19 @@ class SubscriptionRegistry:
                     if id(compiled) in seen:
                         continue
                     seen.add(id(compiled))
-                sub = compiled.sub
-                if sub.expires_at is not None:
-                    now = now if now is not None else now_micros()
-                    if sub.expires_at <= now:
-                        continue
                 if not compiled.selects(entity):
                     continue
-                trigger = fired_trigger(sub, change, kinds)
+                trigger = fired_trigger(compiled.sub, change, kinds)
                 if trigger is None:
                     continue
                 if compiled.state_filter is not None and not compiled.state_filter(entity):
                     continue
-                fired.append((sub.id, trigger))
+                for sub in compiled.members:
+                    if sub.expires_at is not None:
+                        now = now if now is not None else now_micros()
+                        if sub.expires_at <= now:
+                            continue
+                    fired.append((sub.id, trigger))
         return fired
 
 
