@@ -2,8 +2,9 @@
 
 Reads run on the reader threads, writes through the single writer (``_submit``), exactly like the
 entity methods.  Per-attribute reads walk the index ``(tenant, entity_id, attr, t)`` in time order
-(``attr_history_obs_time`` for observedAt), so ``lastN`` and time windows never sort a whole
-attribute; aggregation groups the same index range in SQL.
+(``attr_history_obs_cover`` for observedAt), so ``lastN`` and time windows never sort a whole
+attribute.  Aggregation reads one index range per period; ``attr_history_obs_cover`` also carries
+``deleted``, ``dataset_id`` and ``num``, so numbers are aggregated without visiting the table.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from cityos.data.ngsild.store.temporal_base import (
     InstanceRow,
     TemporalEntityRecord,
     Window,
-    aggregate_columns,
+    add_other,
+    needs_other,
+    number_columns,
+    number_row,
+    other_columns,
+    period_ranges,
     qualified_time,
 )
 
@@ -35,13 +41,11 @@ _TEMPORAL_ENTITY_UPSERT = (
     "INSERT INTO temporal_entities VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (tenant, id) "
     "DO UPDATE SET types = excluded.types, scope = coalesce(excluded.scope, scope), "
     "modified_at = excluded.modified_at")
-# the value of an instance whatever its attribute type (distinctCount): the number when it is one
-# (so 1 and 1.0 are the same value, as in PostgreSQL's jsonb), else its JSON text
-_ANY_VALUE = ("CASE WHEN h.num IS NOT NULL THEN h.num ELSE coalesce("
-              + ", ".join(f"h.doc -> '$.{m}'" for m in VALUE_MEMBERS) + ") END")
-# a string value (min / max of non-numeric attributes); numbers never decode the document
-_TEXT_VALUE = ("CASE WHEN h.num IS NULL AND json_type(h.doc, '$.value') = 'text' "
-               "THEN h.doc ->> '$.value' END")
+# phase 2 (values that are not numbers, see temporal_base): the value as JSON text, whatever the
+# attribute type (distinctCount), and the value when it is a string (min / max)
+_OTHER_VALUE = "coalesce(" + ", ".join(f"h.doc -> '$.{m}'" for m in VALUE_MEMBERS) + ")"
+_TEXT_VALUE = "CASE WHEN json_type(h.doc, '$.value') = 'text' THEN h.doc ->> '$.value' END"
+_OTHER = other_columns(_OTHER_VALUE, _TEXT_VALUE)
 
 
 def _window_sql(t: str, window: Window) -> tuple[str, list[Any]]:
@@ -238,30 +242,55 @@ class SQLiteTemporal:
         return None if row is None or row[0] is None else (row[0], row[1])
 
     async def temporal_aggregate(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
-                                 window: Window, buckets: Buckets,
+                                 window: Window, span: tuple[int, int], buckets: Buckets,
                                  methods: frozenset[str]) -> list[BucketRow]:
         t = qualified_time(timeproperty, "h")
-        where, args = _window_sql(t, window)
-        source = "attr_history h"
-        head: list[Any] = []
-        if buckets.bounds is not None:
-            # calendar periods: drive the join from the periods, each one an index range
-            source = ("json_each(?) b CROSS JOIN attr_history h ON "
-                      f"{t} >= b.value ->> '$[0]' AND {t} < b.value ->> '$[1]'")
-            head = [orjson.dumps(buckets.bounds).decode()]
-            bucket = "b.key"
-        elif buckets.period is not None:
-            bucket = f"({t} - ?) / ?"
+        key = (tenant, entity_id, attr)
+        numbers = number_columns(methods)
+        base = "FROM attr_history h WHERE h.tenant = ? AND h.entity_id = ? AND h.attr = ?"
+        ranges = period_ranges(buckets, *span)
+
+        def per_period(conn: sqlite3.Connection) -> list[BucketRow]:
+            # one index range per period, in a loop: SQLite has no hash aggregation, and sorting
+            # the whole attribute for a GROUP BY costs more than all these statements together
+            where = f"{base} AND {t} >= ? AND {t} < ? AND h.deleted = 0"
+            whole = f"SELECT min(h.dataset_id), max(h.dataset_id), {numbers} {where}"
+            split = f"SELECT h.dataset_id, {numbers} {where} GROUP BY h.dataset_id"
+            other = f"SELECT h.dataset_id, {_OTHER} {where} AND h.num IS NULL GROUP BY h.dataset_id"
+            rows: list[BucketRow] = []
+            for k, lo, hi in ranges or ():
+                r = conn.execute(whole, (*key, lo, hi)).fetchone()
+                if not r[2]:
+                    continue
+                found = ([number_row(r[0], k, r[2:])] if r[0] == r[1] else
+                         [number_row(g[0], k, g[1:]) for g in conn.execute(split, (*key, lo, hi))])
+                if any(needs_other(methods, row) for row in found):
+                    by_dataset = {row.dataset_id: row for row in found}
+                    for g in conn.execute(other, (*key, lo, hi)):
+                        add_other(by_dataset[g[0]], g[1:])
+                rows += found
+            return rows
+
+        def grouped(conn: sqlite3.Connection) -> list[BucketRow]:
+            where, args = _window_sql(t, window)
+            where = f"{base} {where} AND h.deleted = 0"
             head = [buckets.origin, buckets.period]
-        else:
-            bucket = "0"
-        columns = aggregate_columns(methods, _ANY_VALUE, _TEXT_VALUE)
-        # the bucket expression comes first so that its parameters are bound first
-        sql = (f"SELECT {bucket} AS bucket, h.dataset_id, {columns} FROM {source} "
-               f"WHERE h.tenant = ? AND h.entity_id = ? AND h.attr = ? {where} "
-               "AND h.deleted = 0 GROUP BY h.dataset_id, bucket ORDER BY h.dataset_id, bucket")
-        params = [*head, tenant, entity_id, attr, *args]
-        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
-        return [BucketRow(dataset_id=r[1], bucket=int(r[0]), count=r[2], distinct=r[3],
-                          numbers=r[4], total=r[5], total_sq=r[6], min_number=r[7],
-                          max_number=r[8], min_text=r[9], max_text=r[10]) for r in rows]
+            tail = "GROUP BY h.dataset_id, bucket"
+            found = {(r[1], r[0]): number_row(r[1], r[0], r[2:]) for r in conn.execute(
+                f"SELECT ({t} - ?) / ? AS bucket, h.dataset_id, {numbers} {where} {tail}",
+                (*head, *key, *args))}
+            if any(needs_other(methods, row) for row in found.values()):
+                for r in conn.execute(f"SELECT ({t} - ?) / ? AS bucket, h.dataset_id, {_OTHER} "
+                                      f"{where} AND h.num IS NULL {tail}", (*head, *key, *args)):
+                    add_other(found[r[1], r[0]], r[2:])
+            return list(found.values())
+
+        def run(conn: sqlite3.Connection) -> list[BucketRow]:
+            conn.execute("BEGIN")       # one snapshot for all the statements
+            try:
+                return per_period(conn) if ranges is not None else grouped(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        rows: list[BucketRow] = await self._read(run)
+        return rows

@@ -11,6 +11,8 @@ time it was recorded (:data:`OBSERVED_TIME`).  Both engines index exactly that e
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,27 +27,6 @@ def qualified_time(timeproperty: str, alias: str) -> str:
     """The time expression with its columns qualified by a table alias (for joins)."""
     return {"observedAt": f"coalesce({alias}.observed_at, {alias}.created_at)",
             "createdAt": f"{alias}.created_at", "modifiedAt": f"{alias}.modified_at"}[timeproperty]
-
-
-def aggregate_columns(methods: frozenset[str], any_value: str, text_value: str) -> str:
-    """The aggregate expressions of :class:`BucketRow`, in its order, for the requested methods.
-
-    ``num`` is the generated numeric column; ``any_value`` and ``text_value`` are the engine's
-    expressions of an instance's value (for distinctCount) and of its string value (for min / max
-    of non-numeric attributes).  Aggregates no method needs are NULL: each costs time per row.
-    """
-    numeric = methods & {"sum", "avg", "stddev", "sumsq", "min", "max"}
-    return ", ".join([
-        "count(*)",
-        f"count(DISTINCT {any_value})" if "distinctCount" in methods else "NULL",
-        "count(h.num)" if numeric else "NULL",
-        "sum(h.num)" if methods & {"sum", "avg", "stddev"} else "NULL",
-        "sum(h.num * h.num)" if methods & {"sumsq", "stddev"} else "NULL",
-        "min(h.num)" if "min" in methods else "NULL",
-        "max(h.num)" if "max" in methods else "NULL",
-        f"min({text_value})" if "min" in methods else "NULL",
-        f"max({text_value})" if "max" in methods else "NULL",
-    ])
 
 
 # the member of an instance that carries its value, whatever its attribute type (model.VALUE_KEY)
@@ -125,6 +106,79 @@ class BucketRow:
     max_text: str | None
 
 
+# Aggregation runs in two phases, both over the time index and never over the JSON document
+# unless an attribute has values that are not numbers:
+#   1. numbers: counts, sums, min / max and distinct numbers from the ``num`` column, which the
+#      time index carries, so the range scan never visits the table (SQLite; PostgreSQL once
+#      vacuum marked the pages all-visible);
+#   2. other values (strings, booleans, objects): distinct values and string min / max, only for
+#      the periods phase 1 found to hold such values (``needs_other``).
+# A period is aggregated as one index range (``period_ranges``): no sort of the whole attribute
+# by (datasetId, period), which cost more than the scan itself.  Beyond LOOP_LIMIT periods
+# (fine periods over long ranges) one GROUP BY over the computed period number is cheaper.
+LOOP_LIMIT = 2000
+
+
+def number_columns(methods: frozenset[str]) -> str:
+    """Phase 1 aggregates, in :class:`BucketRow` order from ``count``; NULL when not needed."""
+    return ", ".join([
+        "count(*)",
+        "count(DISTINCT h.num)" if "distinctCount" in methods else "NULL",
+        "count(h.num)",
+        "sum(h.num)" if methods & {"sum", "avg", "stddev"} else "NULL",
+        "sum(h.num * h.num)" if methods & {"sumsq", "stddev"} else "NULL",
+        "min(h.num)" if "min" in methods else "NULL",
+        "max(h.num)" if "max" in methods else "NULL",
+    ])
+
+
+def other_columns(any_value: str, text_value: str) -> str:
+    """Phase 2 aggregates over the instances whose value is not a number (``num IS NULL``)."""
+    return f"count(DISTINCT {any_value}), min({text_value}), max({text_value})"
+
+
+def needs_other(methods: frozenset[str], row: BucketRow) -> bool:
+    """Whether a period needs phase 2: distinct non-numbers, or string min / max."""
+    if "distinctCount" in methods and (row.numbers or 0) < row.count:
+        return True
+    return bool(methods & {"min", "max"}) and not row.numbers
+
+
+def period_ranges(buckets: Buckets, first: int, last: int) -> list[tuple[int, int, int]] | None:
+    """(period number, lo, hi) of the periods between instance times ``first`` and ``last``.
+
+    Each range is clamped to ``[first, last]``: every instance of the window lies there, so the
+    per-period queries need no other time condition.  None: more than LOOP_LIMIT fixed periods.
+    """
+    if buckets.bounds is not None:
+        starts = [b[0] for b in buckets.bounds]
+        k0, k1 = bisect_right(starts, first) - 1, bisect_right(starts, last) - 1
+        spans = [(k, *buckets.bounds[k]) for k in range(max(k0, 0), k1 + 1)]
+    elif buckets.period is not None:
+        p, origin = buckets.period, buckets.origin
+        k0, k1 = (first - origin) // p, (last - origin) // p
+        if k1 - k0 >= LOOP_LIMIT:
+            return None
+        spans = [(k, origin + k * p, origin + (k + 1) * p) for k in range(k0, k1 + 1)]
+    else:
+        spans = [(0, first, last + 1)]
+    return [(k, max(lo, first), min(hi, last + 1)) for k, lo, hi in spans]
+
+
+def number_row(dataset_id: str, bucket: int, r: Sequence[Any]) -> BucketRow:
+    """A phase 1 result ``r`` (the :func:`number_columns`, from ``count``) as a BucketRow."""
+    return BucketRow(dataset_id=dataset_id, bucket=bucket, count=r[0], distinct=r[1],
+                     numbers=r[2], total=r[3], total_sq=r[4], min_number=r[5], max_number=r[6],
+                     min_text=None, max_text=None)
+
+
+def add_other(row: BucketRow, r: Sequence[Any]) -> None:
+    """Merge a phase 2 result (the :func:`other_columns`) into its period's row."""
+    if row.distinct is not None:
+        row.distinct += r[0]
+    row.min_text, row.max_text = r[1], r[2]
+
+
 class TemporalStore(Protocol):
     """What the temporal API needs from an entity store (mixed into both engines)."""
 
@@ -157,9 +211,12 @@ class TemporalStore(Protocol):
         """The first and last ``t`` of the attribute's instances in the window."""
 
     async def temporal_aggregate(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
-                                 window: Window, buckets: Buckets,
+                                 window: Window, span: tuple[int, int], buckets: Buckets,
                                  methods: frozenset[str]) -> list[BucketRow]:
-        """Aggregates per (datasetId, period) for ``methods``, computed by the database."""
+        """Aggregates per (datasetId, period) for ``methods``, computed by the database.
+
+        ``span`` is (first, last) instance time in the window (:meth:`temporal_bounds`).
+        """
 
     async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
         """Forget the temporal entity and all its history; False when there was none."""

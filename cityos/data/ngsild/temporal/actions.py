@@ -173,17 +173,17 @@ async def _aggregated_series(store: Store, tenant: str, entity_id: str, attr: st
     whole_end = window.end if window.end is not None else bounds[1]
     buckets = plan_buckets(tq.aggr_period, origin, whole_end)
     rows = await store.temporal_aggregate(tenant, entity_id, attr, tq.timeproperty, window,
-                                          buckets, frozenset(tq.aggr_methods))
-    items: list[Item] = []
-    for row in rows:
-        start, end = bucket_span(buckets, row, whole_end)
-        values = {m: method_value(m, row) for m in tq.aggr_methods}
-        items.append(Item(start, (row.dataset_id, start, end, values)))
-    items.sort(key=lambda i: (i.t, i.payload[0]))
+                                          bounds, buckets, frozenset(tq.aggr_methods))
+    periods = sorted(((bucket_span(buckets, row, whole_end), row) for row in rows),
+                     key=lambda p: (p[0][0], p[1].dataset_id))
     if tq.last_n is not None:
-        items = items[-tq.last_n:]
-    s.truncated = len(items) > keep
-    s.items = items[-keep:] if tq.last_n is not None else items[:keep]
+        periods = periods[-tq.last_n:]
+    s.truncated = len(periods) > keep
+    # methods only for the periods shown: fine periods over a long range can be 100,000 rows
+    periods = periods[-keep:] if tq.last_n is not None else periods[:keep]
+    s.items = [Item(start, (row.dataset_id, start, end,
+                            {m: method_value(m, row) for m in tq.aggr_methods}))
+               for (start, end), row in periods]
     return s
 
 
