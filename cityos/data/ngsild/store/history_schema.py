@@ -13,6 +13,10 @@ per request would cost more than the whole aggregation budget.
 
 from __future__ import annotations
 
+# SQLite keeps two indexes on the history, both led by (tenant, entity, attribute): every read,
+# instance edit (the API names entity and attribute with the instance id) and retention purge
+# (per entity) starts there.  An index on instance_id or on time alone cost 3-8 % of update
+# throughput with history on and served no query.
 SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS temporal_entities (
     tenant TEXT NOT NULL, id TEXT NOT NULL, types TEXT NOT NULL, scope TEXT,
@@ -28,8 +32,8 @@ CREATE TABLE IF NOT EXISTS attr_history (
         THEN json_extract(doc, '$.value') END) STORED
 );
 CREATE INDEX IF NOT EXISTS attr_history_created ON attr_history (tenant, entity_id, attr, created_at);
-CREATE INDEX IF NOT EXISTS attr_history_instance ON attr_history (instance_id);
-CREATE INDEX IF NOT EXISTS attr_history_time ON attr_history (created_at);
+DROP INDEX IF EXISTS attr_history_instance;
+DROP INDEX IF EXISTS attr_history_time;
 DROP INDEX IF EXISTS attr_history_observed;
 DROP INDEX IF EXISTS attr_history_obs_time;
 CREATE INDEX IF NOT EXISTS attr_history_obs_cover ON attr_history
