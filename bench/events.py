@@ -129,7 +129,8 @@ def updates(base: str, ids: list[str], args: argparse.Namespace) -> tuple[Stats,
     return stats, sent[0]
 
 
-async def paced(base: str, ids: list[str], rate: float, seconds: float) -> int:
+async def paced(base: str, ids: list[str], rate: float, seconds: float,
+                acks: list[float] | None = None) -> int:
     """Send updates open-loop at ``rate`` per second (latency phase); how many were answered 2xx.
 
     A closed loop at saturation measures queueing in front of the server, not how fast a
@@ -144,9 +145,12 @@ async def paced(base: str, ids: list[str], rate: float, seconds: float) -> int:
     async def one(i: int) -> None:
         nonlocal ok
         req = make(i)
+        sent = time.perf_counter()
         async with session.patch(base + req.path, data=req.body, headers=JSON_HEADERS) as resp:
             await resp.read()
             ok += resp.status < 300
+        if acks is not None:      # the update's own latency, to tell it from the notification's
+            acks.append(time.perf_counter() - sent)
 
     tasks = []
     try:
@@ -216,13 +220,16 @@ def measure_engine(engine: str, args: argparse.Namespace) -> list[dict[str, Any]
                     continue
                 rate = max(10.0, min(500.0, stats.rate / 2))
                 httpx.post(f"{recv}/reset")
-                answered = arun(paced(server.base, ids, rate, args.latency_seconds))
+                acks: list[float] = []
+                answered = arun(paced(server.base, ids, rate, args.latency_seconds, acks))
                 paced_got = drain(recv, answered * count)
                 rows[-1].update({
                     "paced_rate": rate, "paced_expected": answered * count,
                     "paced_notified": paced_got["entities"],
                     "paced_p50_ms": percentile(paced_got["latencies"], 50) * 1000,
-                    "paced_p99_ms": percentile(paced_got["latencies"], 99) * 1000})
+                    "paced_p99_ms": percentile(paced_got["latencies"], 99) * 1000,
+                    "paced_update_p50_ms": percentile(acks, 50) * 1000,
+                    "paced_update_p99_ms": percentile(acks, 99) * 1000})
                 unsubscribe(client, subs)
             rows.append(temporal_aggregation(engine, client, args))
     return rows

@@ -64,9 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     notifier=notifier)
     store.observer = BrokerEvents(
         history=settings.history_enabled, matcher=registry, deliver=notifier.submit,
-        wants_previous=lambda tenant, subs: any(
-            (sub := registry.get(tenant, sub_id)) is not None and sub.show_changes
-            for sub_id in subs))
+        wants_previous=registry.wants_previous)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -273,3 +273,15 @@ async def test_system_attributes_in_the_body_are_ignored(client: httpx.AsyncClie
     await make(client, createdAt="1999-01-01T00:00:00Z")
     got = await fetch(client, options="sysAttrs")
     assert not got["createdAt"].startswith("1999")
+
+
+async def test_attribute_named_by_a_percent_encoded_iri(client: httpx.AsyncClient) -> None:
+    """A full attribute IRI in the path has slashes; encoded as %2F it still names the attribute."""
+    iri = "https://smartdatamodels.org/dataModel.Environment/pm25"
+    await make(client, **{iri: {"type": "Property", "value": 12}})
+    path = f"{ATTRS}/https%3A%2F%2Fsmartdatamodels.org%2FdataModel.Environment%2Fpm25"
+    assert (await client.patch(path, json={"value": 30})).status_code == 204
+    assert (await fetch(client))[iri]["value"] == 30
+    assert (await client.delete(path)).status_code == 204
+    assert iri not in await fetch(client)
+    assert (await client.delete(path)).status_code == 404

@@ -221,10 +221,10 @@ ROUTES = [
                  methods=["POST"], name="appendAttrs"),
     ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs", update_attributes,
                  methods=["PATCH"], name="updateAttrs"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", partial_attribute_update,
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}", partial_attribute_update,
                  methods=["PATCH"], name="partialAttrUpdate"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", replace_attribute,
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}", replace_attribute,
                  methods=["PUT"], name="replaceAttrs"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr}}", delete_attribute,
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}", delete_attribute,
                  methods=["DELETE"], name="deleteAttrs"),
 ]

@@ -215,6 +215,20 @@ class SubscriptionRegistry:
         """One subscription, or None."""
         return self._subs.get((tenant, sub_id))
 
+    def wants_previous(self, tenant: str, sub_ids: list[str]) -> bool:
+        """Whether a change firing ``sub_ids`` must carry the entity's state before it.
+
+        ``showChanges`` shows previous values; ``attributeDeleted`` and ``entityUpdated``
+        notifications show each attribute the change removed as ``urn:ngsi-ld:null`` (ETSI
+        046_22), which only the state before the change knows.
+        """
+        for sub_id in sub_ids:
+            sub = self._subs.get((tenant, sub_id))
+            if sub is not None and (sub.show_changes or ATTRIBUTE_DELETED in sub.triggers
+                                    or ENTITY_UPDATED in sub.triggers):
+                return True
+        return False
+
     def all(self) -> list[Subscription]:
         """Every subscription of every tenant."""
         return list(self._subs.values())

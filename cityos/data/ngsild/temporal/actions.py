@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
+from urllib.parse import unquote
 
 from cityos.core.problems import BadRequestData, ResourceNotFound
 from cityos.data.ngsild.actions import Broker
@@ -57,6 +58,22 @@ class TemporalResult:
 
 def _missing(entity_id: str) -> ResourceNotFound:
     return ResourceNotFound(f"temporal entity {entity_id} does not exist")
+
+
+def _path_attr(name: str) -> str:
+    """An attribute name taken from the URL path: a valid name (clause 4.6.2), and never a dot
+    segment however often percent-encoded (``%2e%2e``, ``%252e``), which a proxy or client
+    resolving the path (RFC 3986 clause 5.2.4) would turn into another resource."""
+    check_name(name)
+    folded = name
+    for _ in range(4):
+        decoded = unquote(folded)
+        if decoded == folded:
+            break
+        folded = decoded
+    if folded.strip(".") == "":
+        raise BadRequestData(f"invalid attribute name: {name[:80]!r}")
+    return name
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -268,7 +285,7 @@ async def delete_attribute(broker: Broker, tenant: str, entity_id: str, attr: st
     """DELETE /temporal/entities/{id}/attrs/{attr}: the default instances, one datasetId's, or
     every instance (``deleteAll``)."""
     check_uri(entity_id, "entity id")
-    iri = tm.expand(check_name(attr))
+    iri = tm.expand(_path_attr(attr))
     if dataset_id is not None:
         if delete_all:
             raise BadRequestData("datasetId and deleteAll=true must not be used together")
@@ -293,7 +310,7 @@ async def modify_instance(broker: Broker, tenant: str, entity_id: str, attr: str
     those of the instance (its ``observedAt`` and ``datasetId`` are kept unless given)."""
     check_uri(entity_id, "entity id")
     check_uri(instance_id, "instanceId")
-    iri = tm.expand(check_name(attr))
+    iri = tm.expand(_path_attr(attr))
     if not isinstance(body, dict) or not body:
         raise BadRequestData("the body must be one attribute instance as a JSON object")
     store = store_of(broker)
@@ -323,7 +340,7 @@ async def delete_instance(broker: Broker, tenant: str, entity_id: str, attr: str
     """DELETE /temporal/entities/{id}/attrs/{attr}/{instanceId}."""
     check_uri(entity_id, "entity id")
     check_uri(instance_id, "instanceId")
-    iri = tm.expand(check_name(attr))
+    iri = tm.expand(_path_attr(attr))
     if not await store_of(broker).temporal_delete_instance(tenant, entity_id, iri, instance_id):
         raise ResourceNotFound(f"no instance {instance_id} of {attr!r} in temporal entity "
                                f"{entity_id}")

@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.types import Receive, Scope, Send
 
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild.negotiation import (
@@ -186,8 +188,32 @@ async def delete_temporal_instance(request: Request) -> Response:
     return no_content()
 
 
+async def empty_segment(request: Request) -> Response:
+    """A path with an empty entity id or attribute name (``/temporal/entities//attrs``): the
+    identifier is present but not a valid URI or name, so BadRequestData rather than a bare 404."""
+    raise BadRequestData("the entity id and the attribute name in the path must not be empty")
+
+
+class MalformedPath(BaseRoute):
+    """Answers a malformed path (an empty segment) with the handler's error.  Not an API
+    operation, so not a ``Route``: the OpenAPI document does not list it."""
+
+    def __init__(self, path: str, methods: list[str], name: str) -> None:
+        self.route: Route = ngsild_route(path, empty_segment, methods=methods, name=name)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        return self.route.matches(scope)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.route.handle(scope, receive, send)
+
+
 _ENTITY = f"{TEMPORAL}/{{entity_id}}"
 _ATTR = f"{_ENTITY}/attrs/{{attr}}"
+_NO_ID = f"{TEMPORAL}//attrs"
 
 ROUTES = [
     ngsild_route(TEMPORAL, query_temporal, methods=["GET"], name="queryTemporal"),
@@ -203,4 +229,11 @@ ROUTES = [
                  name="deleteTemporalAttrInstance"),
     ngsild_route(f"{BASE}/temporal/entityOperations/query", query_temporal_batch,
                  methods=["POST"], name="queryTemporalBatch"),
+    # empty path segments: 400 for the operations that exist on the full path.  PATCH on
+    # .../attrs//{instanceId} stays 405 (no attribute to patch), as the ETSI suite expects.
+    MalformedPath(_NO_ID, ["POST"], "temporalEmptyId"),
+    MalformedPath(f"{_NO_ID}/{{attr}}", ["DELETE"], "temporalEmptyIdAttr"),
+    MalformedPath(f"{_NO_ID}/{{attr}}/{{instance_id}}", ["PATCH", "DELETE"],
+                  "temporalEmptyIdInstance"),
+    MalformedPath(f"{_ENTITY}/attrs//{{instance_id}}", ["DELETE"], "temporalEmptyAttrInstance"),
 ]
