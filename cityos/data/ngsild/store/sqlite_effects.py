@@ -43,18 +43,27 @@ def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects) -> N
 
 
 def pending_rows(conn: sqlite3.Connection, claimed: set[str], limit: int) -> list[OutboxRow]:
-    """Outbox rows nobody in this process is working on, oldest first."""
-    rows: list[OutboxRow] = []
+    """Outbox rows nobody in this process is working on, oldest first.
+
+    Ids are scanned first and only unclaimed rows' bodies are read: while a dead receiver keeps
+    thousands of rows in the outbox, every poll would otherwise read all their bodies.
+    """
+    wanted: list[int] = []
     last = 0
-    while len(rows) < limit:
-        batch = conn.execute("SELECT seq, id, tenant, kind, body, created_at FROM outbox "
-                             "WHERE seq > ? ORDER BY seq LIMIT 500", (last,)).fetchall()
+    while len(wanted) < limit:
+        batch = conn.execute("SELECT seq, id FROM outbox WHERE seq > ? ORDER BY seq LIMIT 2000",
+                             (last,)).fetchall()
         if not batch:
             break
-        for seq, row_id, tenant, kind, body, created in batch:
-            last = seq
-            if row_id not in claimed and len(rows) < limit:
-                rows.append(OutboxRow(row_id, tenant, kind, orjson.loads(body), created))
+        last = batch[-1][0]
+        wanted += [seq for seq, row_id in batch if row_id not in claimed]
+    rows: list[OutboxRow] = []
+    for start in range(0, min(len(wanted), limit), 500):
+        chunk = wanted[start:min(start + 500, limit)]
+        rows += [OutboxRow(row_id, tenant, kind, orjson.loads(body), created)
+                 for row_id, tenant, kind, body, created in conn.execute(
+                     f"SELECT id, tenant, kind, body, created_at FROM outbox WHERE seq IN "
+                     f"({','.join('?' * len(chunk))}) ORDER BY seq", chunk)]
     return rows
 
 

@@ -1,0 +1,26 @@
+"""The SQLite outbox scan: unclaimed rows only, oldest first, across scan pages and limits."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from cityos.data.ngsild.store.base import Effects, OutboxRow
+from cityos.data.ngsild.store.history_schema import SQLITE_SCHEMA
+from cityos.data.ngsild.store.sqlite_effects import append_effects, pending_rows
+
+
+def test_pending_rows_skip_claimed_ones_across_pages() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SQLITE_SCHEMA)
+    rows = [OutboxRow(f"row-{n}", "kobe", "notify", {"n": n, "名前": "三宮"}, n) for n in range(2500)]
+    append_effects(conn, "kobe", Effects(outbox=rows))
+    claimed = {f"row-{n}" for n in range(0, 2500, 2)}        # every other row is being worked on
+
+    first = pending_rows(conn, claimed, 1000)
+    assert [r.id for r in first] == [f"row-{n}" for n in range(1, 2000, 2)]
+    assert first[0].body == {"n": 1, "名前": "三宮"} and first[0].tenant == "kobe"
+
+    everything = pending_rows(conn, claimed, 10_000)
+    assert len(everything) == 1250
+    assert all(int(r.id.split("-")[1]) % 2 == 1 for r in everything)
+    assert pending_rows(conn, {r.id for r in rows}, 1000) == []
