@@ -178,3 +178,25 @@ async def test_allowed_name_is_delivered_to_the_checked_address() -> None:
             notifier.submit([row([sub.id])])
             got = await rec.wait_for(lambda r: len(r) == 1)
         assert got[0].headers["Host"] == f"localhost:{rec.port}"
+
+
+async def test_a_failing_lane_keeps_a_bounded_backlog() -> None:
+    # the receiver refuses connections: the first batch is given up, after which the lane only
+    # keeps the newest ``failing_backlog`` items and finishes (and counts) the rest
+    sub = subscription(f"http://127.0.0.1:{free_port()}/down")
+    registry, store = Registry(sub), MemoryStore()
+    notifier = Notifier(store, registry, render, make_settings(notification_retries=0),
+                        failing_backlog=50)
+    async with running(notifier):
+        first = row([sub.id], n=0)
+        store.outbox[first.id] = first
+        notifier.submit([first])
+        await eventually(lambda: notifier.metrics()["givenUp"] == 1)
+        later = [row([sub.id], n=n) for n in range(1, 301)]
+        for r in later:
+            store.outbox[r.id] = r
+        notifier.submit(later)
+        assert notifier.metrics()["backlog"].get(sub.id, 0) <= 50
+        assert notifier.metrics()["dropped"] >= 250
+        # the dropped items' rows are finished: the outbox does not keep them either
+        await eventually(lambda: len(store.outbox) <= 51)

@@ -104,6 +104,7 @@ class Metrics:
     failed: int = 0                    # failed attempts (each retry counts)
     given_up: int = 0                  # notifications abandoned after the retries
     items_delivered: int = 0           # entities in delivered notifications
+    dropped: int = 0                   # entities given up unsent: a failing lane over its cap
 
 
 class Notifier:
@@ -114,7 +115,8 @@ class Notifier:
                  linger: float = 0.01, poll_interval: float = 3.0,
                  counters_interval: float = 2.0,
                  done_interval: float = 0.1, done_batch: int = 500,
-                 periodic_max_entities: int = 10_000) -> None:
+                 periodic_max_entities: int = 10_000,
+                 failing_backlog: int = 10_000) -> None:
         self.store = store
         self.registry = registry
         self.render = render
@@ -123,6 +125,7 @@ class Notifier:
         self.policy = policy or EndpointPolicy.from_settings(settings)
         self.batch_max = batch_max
         self.linger = linger
+        self.failing_backlog = failing_backlog
         self.poll_interval = poll_interval
         self.counters_interval = counters_interval
         self.done_interval = done_interval
@@ -234,6 +237,7 @@ class Notifier:
                 "inFlight": sum(len(lane.in_flight) for lane in self._lanes.values()),
                 "delivered": self.stats.delivered, "itemsDelivered": self.stats.items_delivered,
                 "failed": self.stats.failed, "givenUp": self.stats.given_up,
+                "dropped": self.stats.dropped,
                 "pendingRows": len(self._rows), "periodic": len(self._periodic),
                 "backlog": backlog}
 
@@ -243,6 +247,15 @@ class Notifier:
         if lane is None:
             lane = self._lanes[key] = Lane(key)
         lane.items.append(pending)
+        if key in self._failing and len(lane.items) > self.failing_backlog:
+            # A receiver that is down gets one attempt per batch; under a steady stream of
+            # changes its queue would still grow without end.  Past the cap the oldest items are
+            # given up (counted), which bounds memory and the outbox; a healthy but slow
+            # receiver is never cut, only one whose last batch was already given up.
+            excess = len(lane.items) - self.failing_backlog
+            dropped = [lane.items.popleft() for _ in range(excess)]
+            self.stats.dropped += excess
+            self._finish(dropped)
         if lane.task is None and self._running:
             lane.task = asyncio.create_task(self._work(lane), name=f"notify-{key[1]}")
 
