@@ -17,10 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cityos.app import create_app
-from cityos.core.settings import Settings
-from tests.conftest import _empty_postgres
-from tests.data.test_notify_support import Receiver, free_port, receiver
+from tests.data.test_notify_support import Receiver, free_port, notifying_client, receiver
 
 BASE = "/ngsi-ld/v1"
 VOCAB = "https://ngsi-ld-test-suite/context#"
@@ -32,16 +29,9 @@ LD = {"Content-Type": "application/ld+json"}
 
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    if database_url.startswith("postgresql"):
-        await _empty_postgres(database_url)
-    settings = Settings.load(database_url=database_url, notification_allow="127.0.0.1",
-                             notification_backoff=0.02, notification_retries=1,
-                             notification_timeout=0.5)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://cityos.test") as c:
-            yield c
+    async with notifying_client(database_url, notification_backoff=0.02,
+                                notification_retries=1) as c:
+        yield c
 
 
 @pytest.fixture

@@ -214,3 +214,25 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+@asynccontextmanager
+async def notifying_client(database_url: str, **settings: Any) -> AsyncIterator[Any]:
+    """An HTTP client on the whole app, its notifications allowed to 127.0.0.1 with fast retries.
+
+    PostgreSQL is emptied before start-up, not after: the registry loads subscriptions at start.
+    """
+    import httpx
+
+    from cityos.app import create_app
+    from tests.conftest import _empty_postgres
+
+    if database_url.startswith("postgresql"):
+        await _empty_postgres(database_url)
+    values: dict[str, Any] = {"notification_allow": "127.0.0.1", "notification_backoff": 0.05,
+                              "notification_retries": 2, "notification_timeout": 0.5, **settings}
+    app = create_app(Settings.load(database_url=database_url, **values))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://cityos.test") as c:
+            yield c

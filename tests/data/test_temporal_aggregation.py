@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
-
-from cityos.data.ngsild.temporal.routes import ROUTES as TEMPORAL_ROUTES
 
 TEMPORAL = "/ngsi-ld/v1/temporal/entities"
 COUNTER = "urn:ngsi-ld:PeopleCounter:takamatsu-station"
@@ -21,16 +18,6 @@ START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC)
 COUNTS = [(0, 12), (10, 15), (25, 15), (59, 30), (60, 8), (61, 9.5), (119, 40), (150, 22),
           (175, 1), (179, 7)]
 METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
-
-
-@pytest.fixture
-async def tclient(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The test client, on an app that serves the temporal routes (until app.py mounts them)."""
-    if "queryTemporal" not in {getattr(r, "name", None) for r in app.router.routes}:
-        app.router.routes.extend(TEMPORAL_ROUTES)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://cityos.test") as client:
-        yield client
 
 
 def iso(moment: datetime, offset_hours: int = 0) -> str:
@@ -85,9 +72,9 @@ async def aggregate(client: httpx.AsyncClient, **params: str) -> dict[str, Any]:
     return body
 
 
-async def test_every_method_per_hour(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    body = await aggregate(tclient, aggrMethods=",".join(METHODS), aggrPeriodDuration="PT1H",
+async def test_every_method_per_hour(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    body = await aggregate(client, aggrMethods=",".join(METHODS), aggrPeriodDuration="PT1H",
                            timerel="between", timeAt=iso(START, 9),
                            endTimeAt=iso(START + timedelta(hours=3), 9), attrs="waiting")
     waiting = body["waiting"]
@@ -103,31 +90,31 @@ async def test_every_method_per_hour(tclient: httpx.AsyncClient) -> None:
         assert all(close(g[0], w[0]) for g, w in zip(got, want, strict=True)), (method, got, want)
 
 
-async def test_one_period_over_the_whole_range(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    body = await aggregate(tclient, aggrMethods="avg,max,totalCount", attrs="waiting")
+async def test_one_period_over_the_whole_range(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    body = await aggregate(client, aggrMethods="avg,max,totalCount", attrs="waiting")
     values = [float(v) for _m, v in COUNTS]
     first, last = START, START + timedelta(minutes=COUNTS[-1][0])
     assert body["waiting"]["avg"] == [[pytest.approx(statistics.fmean(values)), z(first), z(last)]]
     assert body["waiting"]["max"] == [[max(values), z(first), z(last)]]
     assert body["waiting"]["totalCount"] == [[len(values), z(first), z(last)]]
-    zero = await aggregate(tclient, aggrMethods="avg", attrs="waiting", aggrPeriodDuration="P0D")
+    zero = await aggregate(client, aggrMethods="avg", attrs="waiting", aggrPeriodDuration="P0D")
     assert zero["waiting"]["avg"] == body["waiting"]["avg"]
 
 
 async def test_periods_start_at_the_first_instance_without_time_at(
-        tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    body = await aggregate(tclient, aggrMethods="totalCount", aggrPeriodDuration="PT90M",
+        client: httpx.AsyncClient) -> None:
+    await seed(client)
+    body = await aggregate(client, aggrMethods="totalCount", aggrPeriodDuration="PT90M",
                            attrs="waiting")
     counts = [sum(1 for m, _v in COUNTS if k * 90 <= m < (k + 1) * 90) for k in range(2)]
     assert [p[0] for p in body["waiting"]["totalCount"]] == counts
     assert body["waiting"]["totalCount"][1][1] == z(START + timedelta(minutes=90))
 
 
-async def test_strings_have_counts_and_min_max_but_no_average(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    body = await aggregate(tclient, aggrMethods="totalCount,distinctCount,min,max,avg,sum",
+async def test_strings_have_counts_and_min_max_but_no_average(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    body = await aggregate(client, aggrMethods="totalCount,distinctCount,min,max,avg,sum",
                            attrs="status", aggrPeriodDuration="PT2H", timerel="after",
                            timeAt=iso(START - timedelta(minutes=1), 9))
     words = {0: ["混雑", "空き", "混雑"], 1: ["普通"]}
@@ -140,14 +127,14 @@ async def test_strings_have_counts_and_min_max_but_no_average(tclient: httpx.Asy
     assert [p[0] for p in status["sum"]] == [None, None]
 
 
-async def test_calendar_month_periods(tclient: httpx.AsyncClient) -> None:
+async def test_calendar_month_periods(client: httpx.AsyncClient) -> None:
     days = [datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 2, 27, tzinfo=UTC),
             datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC)]
     body = {"id": COUNTER, "type": "PeopleCounter",
             "waiting": [{"type": "Property", "value": i, "observedAt": z(d)}
                         for i, d in enumerate(days)]}
-    assert (await tclient.post(TEMPORAL, json=body)).status_code == 201
-    got = await aggregate(tclient, aggrMethods="sum", aggrPeriodDuration="P1M", timerel="after",
+    assert (await client.post(TEMPORAL, json=body)).status_code == 201
+    got = await aggregate(client, aggrMethods="sum", aggrPeriodDuration="P1M", timerel="after",
                           timeAt="2026-01-01T00:00:00Z")
     # January, February, March: calendar months of 31, 28 and 31 days
     assert got["waiting"]["sum"] == [
@@ -156,9 +143,9 @@ async def test_calendar_month_periods(tclient: httpx.AsyncClient) -> None:
         [5.0, "2026-03-01T00:00:00.000000Z", "2026-04-01T00:00:00.000000Z"]]
 
 
-async def test_aggregated_query_over_entities(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    response = await tclient.get(TEMPORAL, params={
+async def test_aggregated_query_over_entities(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    response = await client.get(TEMPORAL, params={
         "type": "PeopleCounter", "options": "aggregatedValues", "aggrMethods": "max",
         "aggrPeriodDuration": "P1D", "attrs": "waiting"})
     assert response.status_code == 200, response.text

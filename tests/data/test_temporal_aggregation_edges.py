@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,6 @@ import httpx
 import pytest
 
 from cityos.data.ngsild.store.temporal_base import LOOP_LIMIT
-from cityos.data.ngsild.temporal.routes import ROUTES as TEMPORAL_ROUTES
 
 TEMPORAL = "/ngsi-ld/v1/temporal/entities"
 SENSOR = "urn:ngsi-ld:Device:kochi-bridge"
@@ -42,15 +40,6 @@ WINDOW = (0, 7200)
 # more periods than LOOP_LIMIT between the first and the last instance
 FINE_PERIOD = 1
 assert (WINDOW[1] - WINDOW[0]) // FINE_PERIOD > LOOP_LIMIT
-
-
-@pytest.fixture
-async def tclient(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    if "queryTemporal" not in {getattr(r, "name", None) for r in app.router.routes}:
-        app.router.routes.extend(TEMPORAL_ROUTES)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://cityos.test") as client:
-        yield client
 
 
 def z(seconds: int) -> str:
@@ -144,18 +133,18 @@ async def aggregated(client: httpx.AsyncClient, **params: str) -> Any:
 
 
 @pytest.mark.parametrize("period", [3600, 1800, FINE_PERIOD])
-async def test_mixed_values_datasets_and_boundaries(tclient: httpx.AsyncClient,
+async def test_mixed_values_datasets_and_boundaries(client: httpx.AsyncClient,
                                                     period: int) -> None:
-    await seed(tclient)
-    got = await aggregated(tclient, aggrPeriodDuration=f"PT{period}S", timerel="between",
+    await seed(client)
+    got = await aggregated(client, aggrPeriodDuration=f"PT{period}S", timerel="between",
                            timeAt=z(WINDOW[0]), endTimeAt=z(WINDOW[1]))
     assert_matches(by_dataset(got), reference(*WINDOW, period))
 
 
 async def test_after_excludes_time_at_and_one_period_spans_the_rest(
-        tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    got = await aggregated(tclient, timerel="after", timeAt=z(0))
+        client: httpx.AsyncClient) -> None:
+    await seed(client)
+    got = await aggregated(client, timerel="after", timeAt=z(0))
     want = reference(0, 10**9, None, lo_inclusive=False)
     # one period: from timeAt to the last instance
     for methods in want.values():
@@ -164,9 +153,9 @@ async def test_after_excludes_time_at_and_one_period_spans_the_rest(
     assert_matches(by_dataset(got), want)
 
 
-async def test_calendar_periods_clamped_to_the_window(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    got = await aggregated(tclient, aggrPeriodDuration="P1M", timerel="between",
+async def test_calendar_periods_clamped_to_the_window(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    got = await aggregated(client, aggrPeriodDuration="P1M", timerel="between",
                            timeAt=z(0), endTimeAt=z(3600))
     want = reference(0, 3600, None)
     month = "2026-12-25T00:00:00.000000Z"       # a calendar month after timeAt
@@ -176,9 +165,9 @@ async def test_calendar_periods_clamped_to_the_window(tclient: httpx.AsyncClient
     assert_matches(by_dataset(got), want)
 
 
-async def test_created_at_time_axis(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    got = await aggregated(tclient, timeproperty="createdAt", aggrPeriodDuration="PT1H")
+async def test_created_at_time_axis(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    got = await aggregated(client, timeproperty="createdAt", aggrPeriodDuration="PT1H")
     counts = by_dataset(got)
     assert sum(p[0] for p in counts[""]["totalCount"]) == sum(1 for r in READINGS if not r[2])
     assert sum(p[0] for p in counts[BACKUP]["totalCount"]) == sum(1 for r in READINGS if r[2])

@@ -4,30 +4,16 @@ representations, instance edits and deletes, errors."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-
-from cityos.data.ngsild.temporal.routes import ROUTES as TEMPORAL_ROUTES
 
 BASE = "/ngsi-ld/v1"
 TEMPORAL = f"{BASE}/temporal/entities"
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 SENSOR = "urn:ngsi-ld:WeatherObserved:kobe-port"
 NS = "https://uri.etsi.org/ngsi-ld/default-context/"
-
-
-@pytest.fixture
-async def tclient(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The test client, on an app that serves the temporal routes (until app.py mounts them)."""
-    names = {getattr(r, "name", None) for r in app.router.routes}
-    if "queryTemporal" not in names:
-        app.router.routes.extend(TEMPORAL_ROUTES)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://cityos.test") as client:
-        yield client
 
 
 def problem(response: httpx.Response, status: int, name: str) -> dict[str, Any]:
@@ -68,17 +54,17 @@ def values_of(body: dict[str, Any], attr: str) -> list[Any]:
 
 
 # -- history through ordinary entity writes ---------------------------------------------------
-async def test_entity_writes_record_history(tclient: httpx.AsyncClient) -> None:
+async def test_entity_writes_record_history(client: httpx.AsyncClient) -> None:
     entity = {"id": SENSOR, "type": "WeatherObserved",
               "temperature": {"type": "Property", "value": 10.0,
                               "observedAt": "2026-11-25T08:00:00+09:00"}}
-    assert (await tclient.post(f"{BASE}/entities", json=entity)).status_code == 201
+    assert (await client.post(f"{BASE}/entities", json=entity)).status_code == 201
     patch = {"temperature": {"type": "Property", "value": 11.0,
                              "observedAt": "2026-11-25T09:00:00+09:00"}}
-    assert (await tclient.patch(f"{BASE}/entities/{SENSOR}/attrs", json=patch)).status_code == 204
+    assert (await client.patch(f"{BASE}/entities/{SENSOR}/attrs", json=patch)).status_code == 204
     append = {"comment": {"type": "Property", "value": "晴れ"}}
-    assert (await tclient.post(f"{BASE}/entities/{SENSOR}/attrs", json=append)).status_code == 204
-    response = await get_temporal(tclient)
+    assert (await client.post(f"{BASE}/entities/{SENSOR}/attrs", json=append)).status_code == 204
+    response = await get_temporal(client)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["id"] == SENSOR and body["type"] == "WeatherObserved"
@@ -90,37 +76,37 @@ async def test_entity_writes_record_history(tclient: httpx.AsyncClient) -> None:
     assert values_of(body, "comment") == ["晴れ"]
 
 
-async def test_history_outlives_the_entity(tclient: httpx.AsyncClient) -> None:
+async def test_history_outlives_the_entity(client: httpx.AsyncClient) -> None:
     entity = {"id": SENSOR, "type": "WeatherObserved",
               "temperature": {"type": "Property", "value": 10.0,
                               "observedAt": "2026-11-25T08:00:00Z"}}
-    await tclient.post(f"{BASE}/entities", json=entity)
-    assert (await tclient.delete(f"{BASE}/entities/{SENSOR}")).status_code == 204
-    body = (await get_temporal(tclient, options="sysAttrs")).json()
+    await client.post(f"{BASE}/entities", json=entity)
+    assert (await client.delete(f"{BASE}/entities/{SENSOR}")).status_code == 204
+    body = (await get_temporal(client, options="sysAttrs")).json()
     assert values_of(body, "temperature") == [10.0]
     assert "deletedAt" in body
     # and it is still found by a temporal query
-    found = (await tclient.get(TEMPORAL, params={"type": "WeatherObserved"})).json()
+    found = (await client.get(TEMPORAL, params={"type": "WeatherObserved"})).json()
     assert [e["id"] for e in found] == [SENSOR]
 
 
 # -- temporal writes ---------------------------------------------------------------------------
-async def test_create_then_add_instances(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
+async def test_create_then_add_instances(client: httpx.AsyncClient) -> None:
+    await seed(client)
     more = {"id": SENSOR, "type": "WeatherObserved",
             "temperature": readings([(15.0, "2026-11-25T13:00:00+09:00")])}
-    assert (await post_temporal(tclient, more)).status_code == 204
+    assert (await post_temporal(client, more)).status_code == 204
     extra = {"humidity": readings([(60, "2026-11-25T13:00:00+09:00")])}
-    assert (await tclient.post(f"{TEMPORAL}/{SENSOR}/attrs", json=extra)).status_code == 204
-    body = (await get_temporal(tclient)).json()
+    assert (await client.post(f"{TEMPORAL}/{SENSOR}/attrs", json=extra)).status_code == 204
+    body = (await get_temporal(client)).json()
     assert values_of(body, "temperature") == [12.5, 13.0, 14.5, 13.5, 15.0]
     assert values_of(body, "humidity") == [60]
     assert body["name"][0]["value"] == "神戸港 観測点"
 
 
-async def test_add_to_missing_entity_is_404(tclient: httpx.AsyncClient) -> None:
+async def test_add_to_missing_entity_is_404(client: httpx.AsyncClient) -> None:
     extra = {"humidity": readings([(60, "2026-11-25T13:00:00Z")])}
-    problem(await tclient.post(f"{TEMPORAL}/{SENSOR}/attrs", json=extra), 404, "ResourceNotFound")
+    problem(await client.post(f"{TEMPORAL}/{SENSOR}/attrs", json=extra), 404, "ResourceNotFound")
 
 
 # -- time relations and time properties -------------------------------------------------------
@@ -131,61 +117,61 @@ async def test_add_to_missing_entity_is_404(tclient: httpx.AsyncClient) -> None:
       "endTimeAt": "2026-11-25T03:00:00Z"}, [13.0, 14.5]),
     ({}, [12.5, 13.0, 14.5, 13.5]),
 ])
-async def test_timerel(tclient: httpx.AsyncClient, params: dict[str, str],
+async def test_timerel(client: httpx.AsyncClient, params: dict[str, str],
                        expected: list[float]) -> None:
-    await seed(tclient)
-    body = (await get_temporal(tclient, attrs="temperature", **params)).json()
+    await seed(client)
+    body = (await get_temporal(client, attrs="temperature", **params)).json()
     assert values_of(body, "temperature") == expected
     assert "name" not in body
 
 
-async def test_timeproperty_created_at(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    everything = (await get_temporal(tclient, timeproperty="createdAt",
+async def test_timeproperty_created_at(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    everything = (await get_temporal(client, timeproperty="createdAt",
                                      attrs="temperature")).json()
     created = everything["temperature"][0]["createdAt"]
     assert all("createdAt" in i for i in everything["temperature"])
     # by createdAt the instances were all recorded just now, not at their observedAt
-    before = await get_temporal(tclient, timeproperty="createdAt", timerel="before",
+    before = await get_temporal(client, timeproperty="createdAt", timerel="before",
                                 timeAt="2026-11-25T03:30:00Z", attrs="temperature")
     assert before.status_code == 200 and "temperature" not in before.json()
-    after = await get_temporal(tclient, timeproperty="createdAt", timerel="after",
+    after = await get_temporal(client, timeproperty="createdAt", timerel="after",
                                timeAt=created, attrs="temperature")
     assert "temperature" not in after.json()        # after is strict: none after the first
-    up_to = await get_temporal(tclient, timeproperty="createdAt", timerel="before",
+    up_to = await get_temporal(client, timeproperty="createdAt", timerel="before",
                                timeAt="2999-01-01T00:00:00Z", attrs="temperature")
     assert len(up_to.json()["temperature"]) == 4
 
 
-async def test_last_n(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    response = await get_temporal(tclient, lastN="2", attrs="temperature")
+async def test_last_n(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    response = await get_temporal(client, lastN="2", attrs="temperature")
     assert response.status_code == 200
     assert values_of(response.json(), "temperature") == [14.5, 13.5]
-    both = await get_temporal(tclient, lastN="1", timerel="before",
+    both = await get_temporal(client, lastN="1", timerel="before",
                               timeAt="2026-11-25T11:00:00+09:00")
     assert values_of(both.json(), "temperature") == [13.0]
 
 
-async def test_temporal_values_representation(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    body = (await get_temporal(tclient, options="temporalValues")).json()
+async def test_temporal_values_representation(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    body = (await get_temporal(client, options="temporalValues")).json()
     assert body["temperature"] == {"type": "Property", "values": [
         [12.5, "2026-11-25T00:00:00.000000Z"], [13.0, "2026-11-25T01:00:00.000000Z"],
         [14.5, "2026-11-25T02:00:00.000000Z"], [13.5, "2026-11-25T03:00:00.000000Z"]]}
     assert body["name"]["values"][0][0] == "神戸港 観測点"
-    same = (await get_temporal(tclient, format="temporalValues")).json()
+    same = (await get_temporal(client, format="temporalValues")).json()
     assert same == body
 
 
-async def test_relationship_and_dataset_ids(tclient: httpx.AsyncClient) -> None:
+async def test_relationship_and_dataset_ids(client: httpx.AsyncClient) -> None:
     body = {"id": SENSOR, "type": "WeatherObserved",
             "refDevice": [{"type": "Relationship", "object": "urn:ngsi-ld:Device:a",
                            "observedAt": "2026-11-25T00:00:00Z"}],
             "temperature": readings([(1, "2026-11-25T00:00:00Z")]) + readings(
                 [(2, "2026-11-25T00:00:00Z")], datasetId="urn:ngsi-ld:dataset:backup")}
-    assert (await post_temporal(tclient, body)).status_code == 201
-    simple = (await get_temporal(tclient, options="temporalValues")).json()
+    assert (await post_temporal(client, body)).status_code == 201
+    simple = (await get_temporal(client, options="temporalValues")).json()
     assert simple["refDevice"] == {"type": "Relationship", "objects": [
         ["urn:ngsi-ld:Device:a", "2026-11-25T00:00:00.000000Z"]]}
     assert sorted(simple["temperature"], key=lambda g: g.get("datasetId", "")) == [
@@ -194,105 +180,105 @@ async def test_relationship_and_dataset_ids(tclient: httpx.AsyncClient) -> None:
          "values": [[2, "2026-11-25T00:00:00.000000Z"]]}]
 
 
-async def test_compaction_with_link_context(tclient: httpx.AsyncClient) -> None:
+async def test_compaction_with_link_context(client: httpx.AsyncClient) -> None:
     ctx = {"@context": {"temperatura": "https://example.org/jp#temperature"}}
-    created = await tclient.post(f"{BASE}/jsonldContexts", json=ctx)
+    created = await client.post(f"{BASE}/jsonldContexts", json=ctx)
     assert created.status_code == 201, created.text
     link = (f'<http://cityos.test{created.headers["location"]}>; '
             'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"')
     body = {"id": SENSOR, "type": "WeatherObserved",
             "temperatura": readings([(3, "2026-11-25T00:00:00Z")])}
-    response = await tclient.post(TEMPORAL, json=body, headers={"Link": link})
+    response = await client.post(TEMPORAL, json=body, headers={"Link": link})
     assert response.status_code == 201, response.text
-    plain = (await get_temporal(tclient)).json()
+    plain = (await get_temporal(client)).json()
     assert "https://example.org/jp#temperature" in plain
-    compact = await tclient.get(f"{TEMPORAL}/{SENSOR}", headers={"Link": link})
+    compact = await client.get(f"{TEMPORAL}/{SENSOR}", headers={"Link": link})
     assert values_of(compact.json(), "temperatura") == [3]
     assert created.headers["location"] in compact.headers["link"]
-    ld = await tclient.get(f"{TEMPORAL}/{SENSOR}",
+    ld = await client.get(f"{TEMPORAL}/{SENSOR}",
                            headers={"Link": link, "Accept": "application/ld+json"})
     assert "@context" in ld.json()
 
 
 # -- queries -----------------------------------------------------------------------------------
-async def test_query_by_type_q_and_count(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
+async def test_query_by_type_q_and_count(client: httpx.AsyncClient) -> None:
+    await seed(client)
     other = {"id": "urn:ngsi-ld:WeatherObserved:rokko", "type": "WeatherObserved",
              "temperature": readings([(2.0, "2026-11-25T09:00:00+09:00")])}
-    await post_temporal(tclient, other)
-    await post_temporal(tclient, {"id": "urn:ngsi-ld:Road:1", "type": "Road",
+    await post_temporal(client, other)
+    await post_temporal(client, {"id": "urn:ngsi-ld:Road:1", "type": "Road",
                                   "temperature": readings([(40, "2026-11-25T00:00:00Z")])})
-    response = await tclient.get(TEMPORAL, params={"type": "WeatherObserved", "count": "true",
+    response = await client.get(TEMPORAL, params={"type": "WeatherObserved", "count": "true",
                                                    "attrs": "temperature", "lastN": "1"})
     assert response.status_code == 200, response.text
     assert response.headers["NGSILD-Results-Count"] == "2"
     assert {e["id"]: values_of(e, "temperature") for e in response.json()} == {
         SENSOR: [13.5], "urn:ngsi-ld:WeatherObserved:rokko": [2.0]}
     # q is decided on the latest state: 13.5 at Kobe port, 2.0 at Rokko
-    warm = await tclient.get(TEMPORAL, params={"type": "WeatherObserved", "q": "temperature>10"})
+    warm = await client.get(TEMPORAL, params={"type": "WeatherObserved", "q": "temperature>10"})
     assert [e["id"] for e in warm.json()] == [SENSOR]
-    paged = await tclient.get(TEMPORAL, params={"type": "WeatherObserved", "limit": "1"})
+    paged = await client.get(TEMPORAL, params={"type": "WeatherObserved", "limit": "1"})
     assert len(paged.json()) == 1 and 'rel="next"' in paged.headers["link"]
 
 
-async def test_post_query_with_temporal_q(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
+async def test_post_query_with_temporal_q(client: httpx.AsyncClient) -> None:
+    await seed(client)
     query = {"type": "Query", "entities": [{"type": "WeatherObserved"}],
              "attrs": ["temperature"],
              "temporalQ": {"timerel": "after", "timeAt": "2026-11-25T02:00:00Z"}}
-    response = await tclient.post(f"{BASE}/temporal/entityOperations/query", json=query)
+    response = await client.post(f"{BASE}/temporal/entityOperations/query", json=query)
     assert response.status_code == 200, response.text
     [entity] = response.json()
     assert values_of(entity, "temperature") == [13.5]
 
 
-async def test_query_needs_a_filter(tclient: httpx.AsyncClient) -> None:
-    problem(await tclient.get(TEMPORAL), 400, "BadRequestData")
+async def test_query_needs_a_filter(client: httpx.AsyncClient) -> None:
+    problem(await client.get(TEMPORAL), 400, "BadRequestData")
 
 
 # -- instance and attribute edits --------------------------------------------------------------
-async def test_modify_and_delete_an_instance(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    instances = (await get_temporal(tclient, attrs="temperature")).json()["temperature"]
+async def test_modify_and_delete_an_instance(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    instances = (await get_temporal(client, attrs="temperature")).json()["temperature"]
     first = instances[0]["instanceId"]
     url = f"{TEMPORAL}/{SENSOR}/attrs/temperature/{first}"
-    patched = await tclient.patch(url, json={"value": 99.5})
+    patched = await client.patch(url, json={"value": 99.5})
     assert patched.status_code == 204, patched.text
-    after = (await get_temporal(tclient, attrs="temperature", options="sysAttrs")).json()
+    after = (await get_temporal(client, attrs="temperature", options="sysAttrs")).json()
     assert values_of(after, "temperature") == [99.5, 13.0, 14.5, 13.5]
     changed = after["temperature"][0]
     assert changed["observedAt"] == "2026-11-25T00:00:00.000Z"   # kept
     assert changed["modifiedAt"] > changed["createdAt"]
-    assert (await tclient.delete(url)).status_code == 204
-    left = (await get_temporal(tclient, attrs="temperature")).json()
+    assert (await client.delete(url)).status_code == 204
+    left = (await get_temporal(client, attrs="temperature")).json()
     assert values_of(left, "temperature") == [13.0, 14.5, 13.5]
-    problem(await tclient.delete(url), 404, "ResourceNotFound")
-    problem(await tclient.patch(url, json={"value": 1}), 404, "ResourceNotFound")
+    problem(await client.delete(url), 404, "ResourceNotFound")
+    problem(await client.patch(url, json={"value": 1}), 404, "ResourceNotFound")
 
 
-async def test_delete_attribute_by_dataset_and_all(tclient: httpx.AsyncClient) -> None:
+async def test_delete_attribute_by_dataset_and_all(client: httpx.AsyncClient) -> None:
     other = "urn:ngsi-ld:dataset:backup"
     body = {"id": SENSOR, "type": "WeatherObserved",
             "temperature": readings([(1, "2026-11-25T00:00:00Z")])
             + readings([(2, "2026-11-25T00:00:00Z")], datasetId=other),
             "humidity": readings([(50, "2026-11-25T00:00:00Z")])}
-    await post_temporal(tclient, body)
+    await post_temporal(client, body)
     url = f"{TEMPORAL}/{SENSOR}/attrs/temperature"
-    assert (await tclient.delete(url, params={"datasetId": other})).status_code == 204
-    assert values_of((await get_temporal(tclient)).json(), "temperature") == [1]
-    assert (await tclient.delete(url)).status_code == 204          # the default instances
-    assert "temperature" not in (await get_temporal(tclient)).json()
-    problem(await tclient.delete(url), 404, "ResourceNotFound")
+    assert (await client.delete(url, params={"datasetId": other})).status_code == 204
+    assert values_of((await get_temporal(client)).json(), "temperature") == [1]
+    assert (await client.delete(url)).status_code == 204          # the default instances
+    assert "temperature" not in (await get_temporal(client)).json()
+    problem(await client.delete(url), 404, "ResourceNotFound")
     h_url = f"{TEMPORAL}/{SENSOR}/attrs/humidity"
-    assert (await tclient.delete(h_url, params={"deleteAll": "true"})).status_code == 204
-    assert "humidity" not in (await get_temporal(tclient)).json()
+    assert (await client.delete(h_url, params={"deleteAll": "true"})).status_code == 204
+    assert "humidity" not in (await get_temporal(client)).json()
 
 
-async def test_delete_temporal_entity(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    assert (await tclient.delete(f"{TEMPORAL}/{SENSOR}")).status_code == 204
-    problem(await get_temporal(tclient), 404, "ResourceNotFound")
-    problem(await tclient.delete(f"{TEMPORAL}/{SENSOR}"), 404, "ResourceNotFound")
+async def test_delete_temporal_entity(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    assert (await client.delete(f"{TEMPORAL}/{SENSOR}")).status_code == 204
+    problem(await get_temporal(client), 404, "ResourceNotFound")
+    problem(await client.delete(f"{TEMPORAL}/{SENSOR}"), 404, "ResourceNotFound")
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -316,19 +302,19 @@ async def test_delete_temporal_entity(tclient: httpx.AsyncClient) -> None:
     {"options": "bogus"},
     {"format": "bogus"},
 ])
-async def test_bad_parameters_are_400(tclient: httpx.AsyncClient, params: dict[str, str]) -> None:
-    await seed(tclient)
-    problem(await get_temporal(tclient, **params), 400, "BadRequestData")
-    problem(await tclient.get(TEMPORAL, params={"type": "WeatherObserved", **params}), 400,
+async def test_bad_parameters_are_400(client: httpx.AsyncClient, params: dict[str, str]) -> None:
+    await seed(client)
+    problem(await get_temporal(client, **params), 400, "BadRequestData")
+    problem(await client.get(TEMPORAL, params={"type": "WeatherObserved", **params}), 400,
             "BadRequestData")
 
 
-async def test_unknown_entity_and_bad_ids(tclient: httpx.AsyncClient) -> None:
-    problem(await get_temporal(tclient, "urn:ngsi-ld:WeatherObserved:nowhere"), 404,
+async def test_unknown_entity_and_bad_ids(client: httpx.AsyncClient) -> None:
+    problem(await get_temporal(client, "urn:ngsi-ld:WeatherObserved:nowhere"), 404,
             "ResourceNotFound")
-    problem(await get_temporal(tclient, "not a uri"), 400, "BadRequestData")
-    await seed(tclient)
-    problem(await get_temporal(tclient, type="Road"), 404, "ResourceNotFound")
+    problem(await get_temporal(client, "not a uri"), 400, "BadRequestData")
+    await seed(client)
+    problem(await get_temporal(client, type="Road"), 404, "ResourceNotFound")
 
 
 @pytest.mark.parametrize("body", [
@@ -340,6 +326,6 @@ async def test_unknown_entity_and_bad_ids(tclient: httpx.AsyncClient) -> None:
      "temperature": [{"type": "Property", "value": 1, "observedAt": "noon"}]},
     {"id": SENSOR, "type": "WeatherObserved", "temperature": [{"type": "Nonsense", "value": 1}]},
 ])
-async def test_bad_temporal_bodies_are_400(tclient: httpx.AsyncClient, body: Any) -> None:
-    problem(await post_temporal(tclient, body), 400, "BadRequestData")
-    problem(await get_temporal(tclient), 404, "ResourceNotFound")  # nothing was written
+async def test_bad_temporal_bodies_are_400(client: httpx.AsyncClient, body: Any) -> None:
+    problem(await post_temporal(client, body), 400, "BadRequestData")
+    problem(await get_temporal(client), 404, "ResourceNotFound")  # nothing was written

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from cityos.data.ngsild.temporal import pagination
-from cityos.data.ngsild.temporal.routes import ROUTES as TEMPORAL_ROUTES
 
 TEMPORAL = "/ngsi-ld/v1/temporal/entities"
 CAR = "urn:ngsi-ld:Vehicle:kobe-bus-7"
@@ -19,11 +18,9 @@ LIMIT = 3
 
 
 @pytest.fixture
-async def tclient(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
     """The test client with the instance limit lowered to LIMIT."""
     monkeypatch.setattr(pagination, "INSTANCE_LIMIT", LIMIT)
-    if "queryTemporal" not in {getattr(r, "name", None) for r in app.router.routes}:
-        app.router.routes.extend(TEMPORAL_ROUTES)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://cityos.test") as client:
         yield client
@@ -52,15 +49,15 @@ def minutes(body: dict[str, Any], attr: str) -> list[int]:
 
 
 async def test_forward_pages_cut_every_attribute_at_the_same_time(
-        tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    first = await tclient.get(f"{TEMPORAL}/{CAR}")
+        client: httpx.AsyncClient) -> None:
+    await seed(client)
+    first = await client.get(f"{TEMPORAL}/{CAR}")
     assert first.status_code == 206, first.text
     assert first.headers["content-range"] == f"date-time {utc(0)}-{utc(2)}/*"
     body = first.json()
     assert minutes(body, "speed") == [0, 1, 2]
     assert minutes(body, "fuelLevel") == [1]        # minute 4 waits for the next page
-    second = await tclient.get(f"{TEMPORAL}/{CAR}",
+    second = await client.get(f"{TEMPORAL}/{CAR}",
                                params={"timerel": "after", "timeAt": utc(2)})
     # the rest fits in one page: complete, so 200 without Content-Range
     assert second.status_code == 200 and "content-range" not in second.headers
@@ -68,56 +65,56 @@ async def test_forward_pages_cut_every_attribute_at_the_same_time(
     assert minutes(second.json(), "fuelLevel") == [4]
 
 
-async def test_backward_pages_with_last_n(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    response = await tclient.get(f"{TEMPORAL}/{CAR}", params={"lastN": "10"})
+async def test_backward_pages_with_last_n(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    response = await client.get(f"{TEMPORAL}/{CAR}", params={"lastN": "10"})
     assert response.status_code == 206
     assert response.headers["content-range"] == f"date-time {utc(5)}-{utc(3)}/10"
     assert minutes(response.json(), "speed") == [3, 4, 5]
     assert minutes(response.json(), "fuelLevel") == [4]
-    before = await tclient.get(f"{TEMPORAL}/{CAR}", params={
+    before = await client.get(f"{TEMPORAL}/{CAR}", params={
         "lastN": "10", "timerel": "before", "timeAt": utc(4)})
     assert before.headers["content-range"] == f"date-time {utc(4)}-{utc(1)}/10"
     assert minutes(before.json(), "speed") == [1, 2, 3]
     assert minutes(before.json(), "fuelLevel") == [1]
 
 
-async def test_last_n_within_the_limit_is_complete(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    response = await tclient.get(f"{TEMPORAL}/{CAR}", params={"lastN": "2"})
+async def test_last_n_within_the_limit_is_complete(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    response = await client.get(f"{TEMPORAL}/{CAR}", params={"lastN": "2"})
     assert response.status_code == 200 and "content-range" not in response.headers
     assert minutes(response.json(), "speed") == [4, 5]
 
 
-async def test_between_starts_the_range_at_time_at(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    response = await tclient.get(f"{TEMPORAL}/{CAR}", params={
+async def test_between_starts_the_range_at_time_at(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    response = await client.get(f"{TEMPORAL}/{CAR}", params={
         "timerel": "between", "timeAt": at(1), "endTimeAt": at(50), "attrs": "speed"})
     assert response.status_code == 206
     assert response.headers["content-range"] == f"date-time {utc(1)}-{utc(3)}/*"
 
 
-async def test_temporal_values_are_cut_the_same_way(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    response = await tclient.get(f"{TEMPORAL}/{CAR}", params={"options": "temporalValues"})
+async def test_temporal_values_are_cut_the_same_way(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    response = await client.get(f"{TEMPORAL}/{CAR}", params={"options": "temporalValues"})
     assert response.status_code == 206
     assert [v[1] for v in response.json()["speed"]["values"]] == [utc(0), utc(1), utc(2)]
 
 
-async def test_query_pages_share_one_range(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
+async def test_query_pages_share_one_range(client: httpx.AsyncClient) -> None:
+    await seed(client)
     other = {"id": "urn:ngsi-ld:Vehicle:kobe-bus-8", "type": "Vehicle",
              "speed": [{"type": "Property", "value": 1, "observedAt": at(m)} for m in (1, 2)]}
-    assert (await tclient.post(TEMPORAL, json=other)).status_code == 201
-    response = await tclient.get(TEMPORAL, params={"type": "Vehicle", "attrs": "speed"})
+    assert (await client.post(TEMPORAL, json=other)).status_code == 201
+    response = await client.get(TEMPORAL, params={"type": "Vehicle", "attrs": "speed"})
     assert response.status_code == 206
     assert response.headers["content-range"] == f"date-time {utc(0)}-{utc(2)}/*"
     assert [minutes(e, "speed") for e in response.json()] == [[0, 1, 2], [1, 2]]
 
 
-async def test_aggregation_periods_count_against_the_limit(tclient: httpx.AsyncClient) -> None:
-    await seed(tclient)
-    response = await tclient.get(f"{TEMPORAL}/{CAR}", params={
+async def test_aggregation_periods_count_against_the_limit(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    response = await client.get(f"{TEMPORAL}/{CAR}", params={
         "options": "aggregatedValues", "aggrMethods": "totalCount", "aggrPeriodDuration": "PT1M",
         "attrs": "speed"})
     assert response.status_code == 206

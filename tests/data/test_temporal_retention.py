@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,21 +11,10 @@ import pytest
 
 from cityos.data.ngsild.temporal.durations import parse_duration
 from cityos.data.ngsild.temporal.retention import parse_retention, purge_history, retention_loop
-from cityos.data.ngsild.temporal.routes import ROUTES as TEMPORAL_ROUTES
 from cityos.data.ngsild.times import now_micros, to_micros
 
 DAY = 86_400_000_000
 TEMPORAL = "/ngsi-ld/v1/temporal/entities"
-
-
-@pytest.fixture
-async def tclient(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """The test client, on an app that serves the temporal routes (until app.py mounts them)."""
-    if "queryTemporal" not in {getattr(r, "name", None) for r in app.router.routes}:
-        app.router.routes.extend(TEMPORAL_ROUTES)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://cityos.test") as client:
-        yield client
 
 
 # -- the parser --------------------------------------------------------------------------------
@@ -66,37 +54,37 @@ def reading(value: float) -> dict[str, Any]:
     return {"type": "Property", "value": value, "observedAt": "2026-11-25T09:00:00+09:00"}
 
 
-async def test_purge_deletes_old_history_per_type(tclient: httpx.AsyncClient, app: Any) -> None:
+async def test_purge_deletes_old_history_per_type(client: httpx.AsyncClient, app: Any) -> None:
     for entity_id, kind in [("urn:ngsi-ld:WeatherObserved:1", "WeatherObserved"),
                             ("urn:ngsi-ld:ParkingSpot:1", "ParkingSpot")]:
         body = {"id": entity_id, "type": kind, "level": [reading(1), reading(2)]}
-        assert (await tclient.post(TEMPORAL, json=body)).status_code == 201
+        assert (await client.post(TEMPORAL, json=body)).status_code == 201
     # an entity created and deleted through the ordinary API: its record goes with its history
     gone = {"id": "urn:ngsi-ld:WeatherObserved:2", "type": "WeatherObserved", "level": 3}
-    assert (await tclient.post("/ngsi-ld/v1/entities", json=gone)).status_code == 201
-    assert (await tclient.delete(f"/ngsi-ld/v1/entities/{gone['id']}")).status_code == 204
+    assert (await client.post("/ngsi-ld/v1/entities", json=gone)).status_code == 201
+    assert (await client.delete(f"/ngsi-ld/v1/entities/{gone['id']}")).status_code == 204
     store = app.state.broker.store
     rules = parse_retention("WeatherObserved=P30D,*=P5Y")
     assert await purge_history(store, rules, now_micros()) == 0       # nothing is old yet
     later = now_micros() + 31 * DAY
     assert await purge_history(store, rules, later) == 4     # 2 + the created and deleted row
-    weather = await tclient.get(f"{TEMPORAL}/urn:ngsi-ld:WeatherObserved:1")
+    weather = await client.get(f"{TEMPORAL}/urn:ngsi-ld:WeatherObserved:1")
     assert weather.status_code == 200 and "level" not in weather.json()
-    assert (await tclient.get(f"{TEMPORAL}/{gone['id']}")).status_code == 404
-    parking = (await tclient.get(f"{TEMPORAL}/urn:ngsi-ld:ParkingSpot:1")).json()
+    assert (await client.get(f"{TEMPORAL}/{gone['id']}")).status_code == 404
+    parking = (await client.get(f"{TEMPORAL}/urn:ngsi-ld:ParkingSpot:1")).json()
     assert [i["value"] for i in parking["level"]] == [1, 2]
 
 
-async def test_retention_loop_purges_then_waits(app: Any, tclient: httpx.AsyncClient) -> None:
+async def test_retention_loop_purges_then_waits(app: Any, client: httpx.AsyncClient) -> None:
     body = {"id": "urn:ngsi-ld:WeatherObserved:1", "type": "WeatherObserved",
             "level": [reading(1)]}
-    assert (await tclient.post(TEMPORAL, json=body)).status_code == 201
+    assert (await client.post(TEMPORAL, json=body)).status_code == 201
     settings = SimpleNamespace(history_retention="WeatherObserved=PT0.000001S")
     await asyncio.sleep(0.01)
     task = asyncio.create_task(retention_loop(app.state.broker.store, settings, interval=3600))
     for _ in range(100):
         await asyncio.sleep(0.02)
-        left = (await tclient.get(f"{TEMPORAL}/urn:ngsi-ld:WeatherObserved:1")).json()
+        left = (await client.get(f"{TEMPORAL}/urn:ngsi-ld:WeatherObserved:1")).json()
         if "level" not in left:
             break
     task.cancel()

@@ -23,17 +23,13 @@ from cityos.data.ngsild.negotiation import (
 )
 from cityos.data.ngsild.queryparams import page_bounds, split_list
 from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
+from cityos.data.ngsild.routes_entities import broker_of
 from cityos.data.ngsild.subscriptions import actions
 from cityos.data.ngsild.subscriptions.model import Subscription
 from cityos.data.ngsild.subscriptions.view import render_subscription
 from cityos.data.ngsild.terms import TermMap
 
 BASE = "/ngsi-ld/v1"
-
-
-def _broker(request: Request) -> Broker:
-    broker: Broker = request.app.state.broker
-    return broker
 
 
 async def _read_tenant(request: Request, broker: Broker) -> str:
@@ -60,7 +56,7 @@ def _view(broker: Broker, sub: Subscription, tm: TermMap, sys_attrs: bool) -> di
 
 async def create_subscription(request: Request) -> Response:
     """POST /subscriptions."""
-    broker = _broker(request)
+    broker = broker_of(request)
     framed = await read_body(request, broker.settings.max_body_bytes)
     tm = await broker.resolver.term_map(framed.context)
     sub_id = await actions.create_subscription(broker, tenant_of(request), framed.body, tm,
@@ -71,7 +67,7 @@ async def create_subscription(request: Request) -> Response:
 
 async def query_subscriptions(request: Request) -> Response:
     """GET /subscriptions."""
-    broker = _broker(request)
+    broker = broker_of(request)
     accept = choose_accept(request)
     context, url = request_context(request)
     tm = await broker.resolver.term_map(context)
@@ -87,7 +83,7 @@ async def query_subscriptions(request: Request) -> Response:
 
 async def retrieve_subscription(request: Request) -> Response:
     """GET /subscriptions/{id}."""
-    broker = _broker(request)
+    broker = broker_of(request)
     accept = choose_accept(request)
     context, url = request_context(request)
     tm = await broker.resolver.term_map(context)
@@ -99,7 +95,7 @@ async def retrieve_subscription(request: Request) -> Response:
 
 async def update_subscription(request: Request) -> Response:
     """PATCH /subscriptions/{id}."""
-    broker = _broker(request)
+    broker = broker_of(request)
     framed = await read_body(request, broker.settings.max_body_bytes, allow_merge_patch=True)
     tm = await broker.resolver.term_map(framed.context)
     await actions.update_subscription(broker, tenant_of(request), request.path_params["sub_id"],
@@ -109,7 +105,7 @@ async def update_subscription(request: Request) -> Response:
 
 async def delete_subscription(request: Request) -> Response:
     """DELETE /subscriptions/{id}."""
-    broker = _broker(request)
+    broker = broker_of(request)
     await actions.delete_subscription(broker, tenant_of(request), request.path_params["sub_id"])
     return no_content()
 
