@@ -65,7 +65,11 @@ def serve(
 @app.command("settings")
 def show_settings() -> None:
     """List every setting with its environment variable, default and meaning."""
-    table = Table("environment variable", "default", "meaning", title="CityOS settings")
+    table = Table(title="CityOS settings")
+    # names and defaults are what people copy: never cut them, let the meaning wrap instead
+    table.add_column("environment variable", no_wrap=True)
+    table.add_column("default", no_wrap=True)
+    table.add_column("meaning")
     for env, default, doc in Settings.describe():
         table.add_row(env, default, doc)
     Console().print(table)
