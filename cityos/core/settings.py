@@ -53,6 +53,9 @@ class Settings:
     notification_linger: float = _setting(
         0.01, "Seconds a subscription that has just been notified waits before its next "
         "notification, so changes arriving meanwhile go out together (fewer, larger requests).")
+    notification_ca_file: str = _setting(
+        "", "PEM file of extra certificate authorities trusted for https:// notification "
+        "endpoints (e.g. the city's own CA), besides the system's.")
     notification_allow: str = _setting(
         "", "Comma-separated hosts or CIDR networks notifications may always go to "
         "(e.g. '127.0.0.1,10.1.0.0/16,receiver.example.jp').")

@@ -132,7 +132,8 @@ class Notifier:
         self.done_batch = done_batch
         self.periodic_max_entities = periodic_max_entities
         self.timeout = float(settings.notification_timeout)
-        self.http = HttpSender(self.policy, self.timeout)
+        self.http = HttpSender(self.policy, self.timeout,
+                               ca_file=str(getattr(settings, "notification_ca_file", "") or ""))
         self.mqtt = MqttSender(self.policy, self.timeout)
         self.counter_store = CounterStore(store, registry)
         self.stats = Metrics()
