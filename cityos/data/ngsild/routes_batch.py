@@ -103,17 +103,13 @@ async def batch_query(request: Request) -> Response:
     broker = broker_of(request)
     accept = choose_accept(request, geo=True)
     framed = await read_body(request, broker.settings.max_body_bytes)
-    query = framed.body
-    if not isinstance(query, dict) or query.get("type") != "Query":
-        raise BadRequestData('the body must be a Query object with "type": "Query"')
+    query = query_object(framed.body)
     tm = await broker.resolver.term_map(framed.context)
     tenant = await read_tenant(request, broker)
-    params = _query_params(query)
+    params = query_body_params(query)
     params.update({k: v for k, v in request.query_params.items()
                    if k in ("limit", "offset", "count", "options", "format", "lang", "join",
                             "joinLevel", "containedBy")})
-    if "attrs" in query and not isinstance(query["attrs"], list):
-        raise BadRequestData("attrs must be an array of attribute names")
     page_bounds(params, broker.settings)
     several = query.get("entities")
     plan = build_plan(tenant, params, tm, broker.settings,
@@ -130,7 +126,16 @@ async def batch_query(request: Request) -> Response:
     return with_context(body, accept, ctx_url, headers=headers)
 
 
-def _query_params(query: dict[str, Any]) -> dict[str, Any]:
+def query_object(body: Any) -> dict[str, Any]:
+    """The body of a query request, which must be a ``Query`` object (also for temporal)."""
+    if not isinstance(body, dict) or body.get("type") != "Query":
+        raise BadRequestData('the body must be a Query object with "type": "Query"')
+    if "attrs" in body and not isinstance(body["attrs"], list):
+        raise BadRequestData("attrs must be an array of attribute names")
+    return body
+
+
+def query_body_params(query: dict[str, Any]) -> dict[str, Any]:
     """Translate a ``Query`` body into the URL parameter vocabulary."""
     params: dict[str, Any] = {}
     selectors = query.get("entities")

@@ -25,7 +25,10 @@ from cityos.data.ngsild.qlang import expand_q, parse_q
 from cityos.data.ngsild.queryparams import parse_selector
 from cityos.data.ngsild.store.base import Selector
 from cityos.data.ngsild.subscriptions.model import DEFAULT_TRIGGERS, TRIGGERS, Subscription
-from cityos.data.ngsild.subscriptions.parse_notification import parse_notification
+from cityos.data.ngsild.subscriptions.parse_notification import (
+    parse_notification,
+    writable_members,
+)
 from cityos.data.ngsild.subscriptions.terms import RecordingTermMap, replay
 from cityos.data.ngsild.terms import TermMap
 from cityos.data.ngsild.times import now_micros, to_micros
@@ -52,12 +55,7 @@ def parse_subscription(body: Any, tm: TermMap, tenant: str, now: str, *,
     ``tm`` (stored or unchanged members).  ``check_expiry``: ``expiresAt`` must be in the future
     (on create; a stored subscription may well have expired since).
     """
-    if not isinstance(body, dict):
-        raise BadRequestData("a subscription must be a JSON object")
-    document = {k: v for k, v in body.items() if k not in READ_ONLY}
-    unknown = set(document) - _MEMBERS
-    if unknown:
-        raise BadRequestData(f"the subscription has unknown or unsupported members {sorted(unknown)}")
+    document = writable_members(body, READ_ONLY, _MEMBERS, "the subscription")
     recorders: dict[str, RecordingTermMap] = {}
 
     def tm_for(member: str) -> TermMap:

@@ -51,14 +51,22 @@ class NotificationParams:
     document: dict[str, Any]       # the member as the client wrote it, read-only members removed
 
 
+def writable_members(raw: Any, read_only: frozenset[str], known: frozenset[str],
+                     what: str) -> dict[str, Any]:
+    """``raw`` without the members the server fills in; 400 when it is not an object or names a
+    member ``known`` does not list."""
+    if not isinstance(raw, dict):
+        raise BadRequestData(f"{what} must be a JSON object")
+    document = {k: v for k, v in raw.items() if k not in read_only}
+    unknown = set(document) - known
+    if unknown:
+        raise BadRequestData(f"{what} has unknown or unsupported members {sorted(unknown)}")
+    return document
+
+
 def parse_notification(raw: Any, tm: TermMap) -> NotificationParams:
     """Validate ``notification``; attribute names are expanded with ``tm``."""
-    if not isinstance(raw, dict):
-        raise BadRequestData("notification must be a JSON object")
-    document = {k: v for k, v in raw.items() if k not in READ_ONLY}
-    unknown = set(document) - _MEMBERS
-    if unknown:
-        raise BadRequestData(f"notification has unknown or unsupported members {sorted(unknown)}")
+    document = writable_members(raw, READ_ONLY, _MEMBERS, "notification")
     attributes = None
     if "attributes" in document:
         names = document["attributes"]

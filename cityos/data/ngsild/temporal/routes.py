@@ -28,7 +28,7 @@ from cityos.data.ngsild.negotiation import (
 from cityos.data.ngsild.payload import check_name
 from cityos.data.ngsild.queryparams import build_plan, flag, page_bounds, render_options, split_list
 from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
-from cityos.data.ngsild.routes_batch import _query_params as query_body_params
+from cityos.data.ngsild.routes_batch import query_body_params, query_object
 from cityos.data.ngsild.routes_entities import BASE, broker_of, read_tenant
 from cityos.data.ngsild.temporal import actions
 from cityos.data.ngsild.temporal.actions import TemporalResult
@@ -91,11 +91,7 @@ async def query_temporal_batch(request: Request) -> Response:
     broker = broker_of(request)
     accept = choose_accept(request)
     framed = await read_body(request, broker.settings.max_body_bytes)
-    query = framed.body
-    if not isinstance(query, dict) or query.get("type") != "Query":
-        raise BadRequestData('the body must be a Query object with "type": "Query"')
-    if "attrs" in query and not isinstance(query["attrs"], list):
-        raise BadRequestData("attrs must be an array of attribute names")
+    query = query_object(framed.body)
     tm = await broker.resolver.term_map(framed.context)
     tenant = await read_tenant(request, broker)
     params = query_body_params(query)
