@@ -10,19 +10,15 @@ outbox table is only read again after a crash.
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from cityos.core.ids import unique_id
 from cityos.data.ngsild.history import attribute_changes, history_rows
 from cityos.data.ngsild.store.base import Change, Effects, OutboxRow
 from cityos.data.ngsild.times import from_micros, now_micros
 
 NOTIFY = "notify"
-# outbox row ids: a random per-process prefix and a counter (unique like a UUID4, cheaper)
-_PROCESS = uuid.uuid4().hex + "-"
-_NEXT = itertools.count(1)
 
 
 class Matcher(Protocol):
@@ -68,7 +64,7 @@ class BrokerEvents:
             subs = [sub_id for sub_id, _trigger in fired]
             previous = change.before if self.wants_previous(tenant, subs) else None
             effects.outbox.append(OutboxRow(
-                id=f"{_PROCESS}{next(_NEXT)}", tenant=tenant, kind=NOTIFY, created_at=now,
+                id=unique_id(), tenant=tenant, kind=NOTIFY, created_at=now,
                 body={"subs": fired, "entity": entity,
                       "previous": previous, "at": at}))
         return effects

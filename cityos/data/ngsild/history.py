@@ -8,10 +8,9 @@ An instance is compared as a whole: a write that sets the same value again still
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from typing import Any
 
+from cityos.core.ids import unique_id
 from cityos.data.ngsild.model import Entity, Instance
 from cityos.data.ngsild.store.base import Change, HistoryRow, TemporalEntityRow
 from cityos.data.ngsild.times import to_micros
@@ -20,15 +19,9 @@ CREATED, UPDATED, DELETED = "created", "updated", "deleted"
 INSTANCE_PREFIX = "urn:ngsi-ld:attribute:instance:"
 
 
-# A random per-process prefix and a counter: unique across processes and restarts like a UUID4,
-# without a trip to the system's random source for every history row.
-_PROCESS = INSTANCE_PREFIX + uuid.uuid4().hex + "-"
-_NEXT = itertools.count(1)
-
-
 def new_instance_id() -> str:
     """A fresh attribute instance id (NGSI-LD ``instanceId``)."""
-    return f"{_PROCESS}{next(_NEXT)}"
+    return INSTANCE_PREFIX + unique_id()
 
 
 def _by_dataset(instances: list[Instance] | None) -> dict[str, Instance]:
@@ -62,14 +55,13 @@ def history_rows(change: Change, kinds: dict[str, str],
     before, after = change.before, change.after
     old: dict[str, Any] = before["attrs"] if before else {}
     new: dict[str, Any] = after["attrs"] if after else {}
-    for attr, kind in kinds.items():
+    for attr in kinds:
         was, now_is = _by_dataset(old.get(attr)), _by_dataset(new.get(attr))
         for dataset, instance in now_is.items():
             if was.get(dataset) != instance:
                 rows.append(_row(change.entity_id, attr, dataset, instance, now, deleted=False))
         for dataset in was.keys() - now_is.keys():
             rows.append(_row(change.entity_id, attr, dataset, was[dataset], now, deleted=True))
-        del kind
     current = after or before
     if current is None:
         return rows, None

@@ -20,16 +20,14 @@ the :class:`NotifyItem`, which the notifier shares between every subscription a 
 subscriptions rendered alike (the usual case) reuse the bytes, and the body is a join of them.
 """
 
-
 from __future__ import annotations
 
-import random
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from cityos.core.ids import unique_id
 from cityos.data.ngsild.context import CORE_CONTEXT_URL, is_core_url, link_header
 from cityos.data.ngsild.model import (
     LANGUAGEPROPERTY,
@@ -126,9 +124,7 @@ def _now() -> str:
 
 
 def _notification_id() -> str:
-    # a fresh version-4 UUID from the non-cryptographic generator: ids only need to be unique,
-    # and uuid4() reads os.urandom, a system call per notification
-    return NOTIFICATION_PREFIX + str(uuid.UUID(int=random.getrandbits(128), version=4))
+    return NOTIFICATION_PREFIX + unique_id()
 
 
 def render_key(sub: Subscription, tm: TermMap) -> tuple[Any, ...]:
