@@ -81,11 +81,9 @@ def settings(database_url: str) -> Settings:
 async def app(settings: Settings) -> AsyncIterator[Any]:
     """A started CityOS app on an empty database."""
     if settings.database_url.startswith("postgresql"):
-        application = create_app(settings)
-        async with application.router.lifespan_context(application):
-            await _empty_postgres(settings.database_url)
-            yield application
-        return
+        # emptied before start-up, so the subscription registry (loaded at start-up) holds
+        # nothing of the previous test
+        await _empty_postgres(settings.database_url)
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application

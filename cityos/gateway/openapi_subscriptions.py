@@ -44,6 +44,15 @@ NOTIFICATION: Schema = {
         "sysAttrs": {"type": "boolean", "default": False},
         "showChanges": {"type": "boolean", "default": False,
                         "description": "Changed attributes carry previousValue (previousObject ...)."},
+        "pick": {**_NAMES, "description": "Only these entity members (attribute names, `id`, "
+                                          "`type`); not with attributes or omit."},
+        "omit": {**_NAMES, "description": "Leave these entity members out (attribute names, `id`, "
+                                          "`type`); not with attributes or pick."},
+        "join": {"enum": ["flat", "inline", "@none"],
+                 "description": "Linked entities: after the notified ones in data (flat) or "
+                                "inside their relationships (inline)."},
+        "joinLevel": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1,
+                      "description": "How many relationship hops join follows."},
         "endpoint": ENDPOINT,
         "status": {"enum": ["ok", "failed"], "readOnly": True},
         "timesSent": {"type": "integer", "readOnly": True},
@@ -82,6 +91,9 @@ SUBSCRIPTION: Schema = {
         "throttling": {"type": "number", "exclusiveMinimum": 0},
         "lang": {"type": "string"},
         "jsonldContext": {"type": "string", "format": "uri"},
+        "datasetId": {"type": "array", "minItems": 1, "items": {"type": "string"},
+                      "description": "Only attribute instances of these datasetIds (URIs; "
+                                     "`@none` = the default instance) are notified."},
         "notification": NOTIFICATION,
         "status": {"enum": ["active", "paused", "expired"], "readOnly": True},
         "createdAt": {"type": "string", "format": "date-time", "readOnly": True},

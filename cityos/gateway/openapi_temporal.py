@@ -64,8 +64,10 @@ TEMPORAL_PARAMETERS: list[Schema] = [
        "2026-11-25T09:00:00+09:00"),
     _q("endTimeAt", "End of a `between` window (exclusive).", _TIME, "2026-11-25T12:00:00+09:00"),
     _q("timeproperty", "The instance time used: `observedAt` (default; an instance without one "
-       "counts at the time it was recorded), `createdAt` or `modifiedAt`.",
-       {"enum": ["observedAt", "createdAt", "modifiedAt"], "default": "observedAt"}),
+       "counts at the time it was recorded), `createdAt` or `modifiedAt`; `deletedAt` shows the "
+       "deletions of attributes instead (value `urn:ngsi-ld:null`, with `deletedAt`).",
+       {"enum": ["observedAt", "createdAt", "modifiedAt", "deletedAt"],
+        "default": "observedAt"}),
     _q("lastN", "Only the last N instances of each attribute (returned in time order).",
        {"type": "integer", "minimum": 1}, 10),
     _q("options", "`temporalValues` (simplified), `aggregatedValues`, `sysAttrs`.",
@@ -88,7 +90,7 @@ def temporal_parameters() -> dict[str, Schema]:
 _TEMPORAL = [_ref(p["name"]) for p in TEMPORAL_PARAMETERS]
 _SELECTION = [_ref(n) for n in ("id", "idPattern", "type", "attrs", "q", "georel", "geometry",
                                 "coordinates", "geoproperty", "scopeQ", "limit", "offset",
-                                "count", "lang")]
+                                "count", "lang", "pick", "omit", "datasetId")]
 _HEADERS = [_ref("NGSILD-Tenant"), _ref("Link")]
 _ENTITY_ID: Schema = {"name": "entity_id", "in": "path", "required": True,
                       "schema": {"type": "string", "format": "uri"}, "example": _SENSOR}
@@ -174,8 +176,8 @@ def temporal_paths() -> dict[str, Schema]:
             "parameters": [_ENTITY_ID],
             "get": _op("retrieveTemporal", "Retrieve temporal evolution / 履歴の取得",
                        "The history of one entity (also after the entity was deleted).",
-                       [*_HEADERS, _ref("attrs"), _ref("lang"),
-                        *_TEMPORAL],
+                       [*_HEADERS, _ref("attrs"), _ref("lang"), _ref("pick"), _ref("omit"),
+                        _ref("datasetId"), *_TEMPORAL],
                        {**_read_response(True), **_errors("400", "404", "406", "503")}),
             "delete": _op("deleteTemporal", "Delete temporal evolution / 履歴の削除",
                           "Deletes every recorded instance of the entity (the current entity, "

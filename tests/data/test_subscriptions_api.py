@@ -45,7 +45,8 @@ async def test_create_answers_201_with_location_and_get_returns_what_was_written
     got = await get(client, "urn:ngsi-ld:Subscription:kobe-parking-1")
     assert got.status_code == 200
     assert "ngsi-ld-core-context" in got.headers["link"]
-    expected = {**body, "expiresAt": "2099-04-01T00:00:00.000Z", "status": "active"}
+    expected = {**body, "expiresAt": "2099-04-01T00:00:00.000Z", "status": "active",
+                "notificationTrigger": ["attributeCreated", "attributeUpdated"]}   # the default
     assert got.json() == expected   # +09:00 is stored as the same instant in UTC
 
 

@@ -90,8 +90,20 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
      "sysAttrs"),
     ("showChanges not boolean", subscription(notification=notification(showChanges=1)),
      "showChanges"),
-    ("unsupported notification member", subscription(notification=notification(join="flat")),
-     "join"),
+    ("unknown notification member", subscription(notification=notification(joined="flat")),
+     "joined"),
+    ("unknown join", subscription(notification=notification(join="deep")), "join"),
+    ("joinLevel without join", subscription(notification=notification(joinLevel=2)),
+     "joinLevel"),
+    ("joinLevel zero", subscription(notification=notification(join="flat", joinLevel=0)),
+     "joinLevel"),
+    ("joinLevel too deep", subscription(notification=notification(join="inline", joinLevel=11)),
+     "joinLevel"),
+    ("joinLevel not integer", subscription(notification=notification(join="flat", joinLevel="2")),
+     "joinLevel"),
+    ("datasetId not array", subscription(datasetId="urn:ngsi-ld:Dataset:a"), "datasetId"),
+    ("datasetId empty", subscription(datasetId=[]), "datasetId"),
+    ("datasetId not URI", subscription(datasetId=["french name"]), "datasetId"),
     ("no uri", subscription(notification={"endpoint": {}}), "uri"),
     ("relative uri", subscription(notification={"endpoint": {"uri": "/notify"}}), "uri"),
     ("ftp uri", subscription(notification={"endpoint": {"uri": "ftp://127.0.0.1/x"}}), "ftp"),
@@ -159,6 +171,9 @@ async def test_valid_variants_are_accepted(client: httpx.AsyncClient) -> None:
     hosted = link[1:link.index(">")]
     variants = [
         subscription(watchedAttributes=None, timeInterval=60),
+        subscription(datasetId=["urn:ngsi-ld:Dataset:french-name", "@none"],
+                     notification=notification(join="inline", joinLevel=3)),
+        subscription(notification=notification(join="@none")),
         subscription(entities=None),
         subscription(entities=[{"id": "urn:ngsi-ld:ParkingSpot:kobe-1", "type": "ParkingSpot"}],
                      notificationTrigger=["entityCreated", "entityDeleted", "attributeDeleted"],
@@ -178,7 +193,8 @@ async def test_valid_variants_are_accepted(client: httpx.AsyncClient) -> None:
         response = await post(client, body)
         assert response.status_code == 201, (body, response.text)
         got = (await client.get(response.headers["location"])).json()
-        assert {k: v for k, v in got.items() if k not in ("id", "status")} == body
+        defaults = {"notificationTrigger": ["attributeCreated", "attributeUpdated"]}
+        assert {k: v for k, v in got.items() if k not in ("id", "status")} == {**defaults, **body}
     assert len((await client.get(f"{BASE}/subscriptions")).json()) == len(variants)
 
 

@@ -290,7 +290,7 @@ async def test_delete_temporal_entity(client: httpx.AsyncClient) -> None:
     {"timerel": "between", "timeAt": "2026-11-25T00:00:00Z"},
     {"timerel": "between", "timeAt": "2026-11-25T02:00:00Z", "endTimeAt": "2026-11-25T01:00:00Z"},
     {"timeAt": "2026-11-25T00:00:00Z"},
-    {"timeproperty": "deletedAt"},
+    {"timeproperty": "removedAt"},
     {"lastN": "0"}, {"lastN": "-3"}, {"lastN": "ten"},
     {"options": "aggregatedValues"},
     {"options": "aggregatedValues", "aggrMethods": "median"},

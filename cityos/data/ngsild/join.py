@@ -28,8 +28,9 @@ responses embed at most :data:`INLINE_COPIES` x ``max_page_size`` entity copies 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from cityos.core.problems import BadRequestData
@@ -155,11 +156,21 @@ def _projected(base: RenderOptions, kind: str | None, projection: Projection | N
 
 
 Node = tuple[Entity, RenderOptions, Projection | None]
+# how linked entities are fetched: the broker's query action for API requests, the store's own
+# query for notifications (the notifier has no request and no Broker)
+Query = Callable[[QueryPlan], Awaitable[tuple[list[Entity], int | None]]]
 
 
 async def collect(broker: Broker, tenant: str, roots: list[Entity], spec: JoinSpec,
                   opts: RenderOptions, tm: TermMap) -> LinkedGraph:
     """Fetch the linked entities level by level: one bounded id query per level."""
+    return await collect_linked(partial(actions.query_entities, broker),
+                                broker.settings.max_page_size, tenant, roots, spec, opts, tm)
+
+
+async def collect_linked(query: Query, max_page: int, tenant: str, roots: list[Entity],
+                         spec: JoinSpec, opts: RenderOptions, tm: TermMap) -> LinkedGraph:
+    """:func:`collect` with any ``query`` of at most ``max_page`` entities per level."""
     base = replace(opts, attrs=None, omit=frozenset(), pick_id=True, pick_type=True,
                    dataset_id=None)
     graph = LinkedGraph(spec, base, tm)
@@ -181,7 +192,7 @@ async def collect(broker: Broker, tenant: str, roots: list[Entity], spec: JoinSp
                         if target not in graph.entities and target not in unavailable:
                             wanted[target] = None
                             object_types = _add_object_type(object_types, instance)
-        await _fetch(broker, tenant, list(wanted), graph, unavailable, object_types)
+        await _fetch(query, max_page, tenant, list(wanted), graph, unavailable, object_types)
         frontier = _next_level(graph, edges, level)
         if not frontier:
             break
@@ -195,17 +206,16 @@ def _add_object_type(types: set[str] | None, instance: Instance) -> set[str] | N
     return types | set(wanted if isinstance(wanted, list) else [wanted])
 
 
-async def _fetch(broker: Broker, tenant: str, ids: list[str], graph: LinkedGraph,
+async def _fetch(query: Query, bound: int, tenant: str, ids: list[str], graph: LinkedGraph,
                  unavailable: set[str], object_types: set[str] | None) -> None:
-    """One query for (at most ``max_page_size`` of) the new ids of a level, in the tenant."""
-    bound = broker.settings.max_page_size
+    """One query for (at most ``bound``, the page size, of) the new ids of a level."""
     batch, beyond = ids[:bound], ids[bound:]
     unavailable.update(beyond)
     if not batch:
         return
     types = TypeExpr(tuple(frozenset({t}) for t in sorted(object_types))) if object_types else None
-    found, _ = await actions.query_entities(
-        broker, QueryPlan(tenant=tenant, ids=tuple(batch), types=types, limit=len(batch)))
+    found, _ = await query(QueryPlan(tenant=tenant, ids=tuple(batch), types=types,
+                                     limit=len(batch)))
     for entity in found:
         graph.entities[entity["id"]] = entity
     if types is None:  # else an id left out may still be linked later without an objectType
@@ -279,6 +289,12 @@ def _attach(instance: Instance, value: Any, targets: list[str],
     return {**value, member: found if many else found[0]}
 
 
+def inline_decorator(graph: LinkedGraph, copies: int, form: str) -> Decorate:
+    """The render hook that embeds linked entities into the relationships of the roots of
+    ``graph`` (``join=inline``), embedding at most ``copies`` entity copies in all."""
+    return _Inliner(graph, copies).decorate(graph.spec.projection, 0, form)
+
+
 async def render_entities(broker: Broker, tenant: str, entities: list[Entity], tm: TermMap,
                           opts: RenderOptions, spec: JoinSpec | None,
                           geometry: str | None = None) -> list[dict[str, Any]]:
@@ -296,5 +312,5 @@ async def render_entities(broker: Broker, tenant: str, entities: list[Entity], t
     graph = await collect(broker, tenant, entities, spec, opts, tm)
     if spec.mode == FLAT:
         return [render(e, opts) for e in entities] + [render(e, o) for e, o in graph.flat]
-    inliner = _Inliner(graph, INLINE_COPIES * broker.settings.max_page_size)
-    return [render(e, opts, inliner.decorate(spec.projection, 0, opts.form)) for e in entities]
+    hook = inline_decorator(graph, INLINE_COPIES * broker.settings.max_page_size, opts.form)
+    return [render(e, opts, hook) for e in entities]

@@ -34,7 +34,9 @@ def to_document(sub_id: str, counters: Counters) -> dict[str, Any]:
     return {"id": sub_id, "timesSent": counters.times_sent, "timesFailed": counters.times_failed,
             "lastNotification": counters.last_notification, "lastSuccess": counters.last_success,
             "lastFailure": counters.last_failure,
-            "consecutiveFailures": counters.consecutive_failures}
+            "consecutiveFailures": counters.consecutive_failures,
+            "lastSuccessCode": counters.last_success_code,
+            "lastFailureReason": counters.last_failure_reason}
 
 
 def apply_document(counters: Counters, doc: dict[str, Any]) -> None:
@@ -45,6 +47,10 @@ def apply_document(counters: Counters, doc: dict[str, Any]) -> None:
     counters.last_success = doc.get("lastSuccess")
     counters.last_failure = doc.get("lastFailure")
     counters.consecutive_failures = int(doc.get("consecutiveFailures") or 0)
+    code = doc.get("lastSuccessCode")
+    counters.last_success_code = code if isinstance(code, int) else None
+    reason = doc.get("lastFailureReason")
+    counters.last_failure_reason = reason if isinstance(reason, str) else None
 
 
 class CounterStore:

@@ -50,7 +50,7 @@ import orjson
 from cityos.data.ngsild.notify.clock import utc_stamp
 from cityos.data.ngsild.notify.counters import CounterStore, Key, Registry
 from cityos.data.ngsild.notify.errors import DeliveryFailed
-from cityos.data.ngsild.notify.http import HttpSender
+from cityos.data.ngsild.notify.http import HttpSender, http_method
 from cityos.data.ngsild.notify.mqtt import MqttSender
 from cityos.data.ngsild.notify.periodic import first_delay, matching_pages
 from cityos.data.ngsild.notify.policy import EndpointPolicy
@@ -121,6 +121,8 @@ class Notifier:
         self.registry = registry
         self.render = render
         self._encode = render.encode if isinstance(render, Encoder) else None
+        # subscriptions with ``join`` need their linked entities looked up: an async rendering
+        self._encode_linked = getattr(render, "encode_linked", None)
         self.settings = settings
         self.policy = policy or EndpointPolicy.from_settings(settings)
         self.batch_max = batch_max
@@ -300,7 +302,11 @@ class Notifier:
         if retries is None:
             retries = 0 if key in self._failing else int(self.settings.notification_retries)
         try:
-            if self._encode is not None:
+            if sub.join is not None and self._encode_linked is not None:
+                body, headers = await self._encode_linked(
+                    self.store.query, int(getattr(self.settings, "max_page_size", 1000)),
+                    sub, items)
+            elif self._encode is not None:
                 body, headers = self._encode(sub, items)
             else:
                 payload, extra = self.render(sub, items)
@@ -308,16 +314,16 @@ class Notifier:
                 headers = {"Content-Type": sub.endpoint.accept, **extra}
         except Exception:
             log.exception("could not render a notification for subscription %s", sub.id)
-            self._record(key, ok=False)
+            self._record(key, ok=False, reason="the notification could not be rendered")
             self.stats.given_up += 1
             return False
         delay = float(self.settings.notification_backoff)
         attempt = 0
         while True:
             try:
-                await self._send(sub, body, headers)
+                code = await self._send(sub, body, headers)
             except DeliveryFailed as exc:
-                self._record(key, ok=False)
+                self._record(key, ok=False, reason=exc.reason)
                 if not exc.retry or attempt >= retries:
                     log.warning("giving up a notification of subscription %s to %s after %d "
                                 "attempt(s): %s", sub.id, sub.endpoint.uri, attempt + 1, exc.reason)
@@ -333,20 +339,24 @@ class Notifier:
                     return False
                 sub = current                       # the endpoint may have been changed meanwhile
                 continue
-            self._record(key, ok=True)
+            self._record(key, ok=True, code=code)
             self._failing.discard(key)
             self.stats.items_delivered += len(items)
             return True
 
-    async def _send(self, sub: Subscription, body: bytes, headers: dict[str, str]) -> None:
+    async def _send(self, sub: Subscription, body: bytes, headers: dict[str, str]) -> int | None:
+        """Send once; the HTTP status of a success (None for MQTT)."""
         endpoint = sub.endpoint
         scheme = endpoint.uri.partition(":")[0].lower()
         try:
             async with asyncio.timeout(self.timeout):
                 if scheme in ("http", "https"):
-                    await self.http.send(endpoint.uri, body, headers, pool=(sub.tenant, sub.id))
+                    return await self.http.send(endpoint.uri, body, headers,
+                                                pool=(sub.tenant, sub.id),
+                                                method=http_method(endpoint.notifier_info))
                 elif scheme in ("mqtt", "mqtts"):
                     await self.mqtt.send(endpoint.uri, headers, body, endpoint.notifier_info)
+                    return None
                 else:
                     raise DeliveryFailed(f"unsupported endpoint scheme {scheme!r}", retry=False)
         except TimeoutError as exc:
@@ -357,7 +367,8 @@ class Notifier:
             log.exception("sending a notification of subscription %s failed", sub.id)
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
 
-    def _record(self, key: Key, *, ok: bool) -> None:
+    def _record(self, key: Key, *, ok: bool, code: int | None = None,
+                reason: str | None = None) -> None:
         """Count one attempt, in the totals and in the subscription's counters."""
         if ok:
             self.stats.delivered += 1
@@ -372,10 +383,12 @@ class Notifier:
         if ok:
             counters.times_sent += 1
             counters.last_success = stamp
+            counters.last_success_code = code
             counters.consecutive_failures = 0
         else:
             counters.times_failed += 1
             counters.last_failure = stamp
+            counters.last_failure_reason = reason
             counters.consecutive_failures += 1
         self.counter_store.dirty.add(key)
 

@@ -125,6 +125,17 @@ class _Connection(asyncio.Protocol):
             waiter.set_exception(exc)
 
 
+METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
+
+
+def http_method(notifier_info: list[tuple[str, str]]) -> str:
+    """The method named by an ``HTTP-Method`` notifierInfo pair (default and fallback: POST)."""
+    for key, value in notifier_info:
+        if key == "HTTP-Method" and value in METHODS:
+            return value
+    return "POST"
+
+
 class HttpSender:
     """POSTs notification bodies; raises :class:`DeliveryFailed` unless the answer is 2xx."""
 
@@ -143,12 +154,16 @@ class HttpSender:
         self._tls: ssl.SSLContext | None = _tls_context(ca_file) if ca_file else None
 
     async def send(self, uri: str, body: bytes, headers: dict[str, str], *,
-                   pool: Hashable = None) -> None:
-        """POST ``body`` to ``uri`` with ``headers``, on the connection pool named ``pool``."""
+                   pool: Hashable = None, method: str = "POST") -> int:
+        """POST ``body`` to ``uri`` with ``headers``, on the connection pool named ``pool``;
+        the receiver's (2xx) status.  ``method`` replaces POST (NGSI v2's ``httpCustom``)."""
         target = self._resolved.get(uri)
         if target is None or target.expires <= time.monotonic():
             target = await self._target(uri)
-        data = b"".join((self._head(pool, target, headers), b"Content-Length: ",
+        head = self._head(pool, target, headers)
+        if method != "POST":                     # the head starts with the request line
+            head = method.encode("ascii") + head[4:]
+        data = b"".join((head, b"Content-Length: ",
                          str(len(body)).encode(), b"\r\n\r\n", body))
         try:
             status = await self._exchange(pool, target, data)
@@ -157,6 +172,7 @@ class HttpSender:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
         if not 200 <= status < 300:
             raise DeliveryFailed(f"the receiver answered HTTP {status}")
+        return status
 
     async def _exchange(self, pool: Hashable, target: Target, data: bytes) -> int:
         idle = self._idle.get(pool)

@@ -6,10 +6,11 @@ NGSI-LD's MQTT binding wraps the notification in an envelope, because MQTT 3.1.1
      "body": {<the notification>}}
 
 ``notifierInfo`` may carry ``MQTT-QoS`` (0, 1 or 2; default 0) and ``MQTT-Version``
-(``mqtt3.1.1``, the default, or ``mqtt5.0``).  There is one connection per broker (host, port,
-credentials, TLS, protocol version), opened at the first notification and opened again at the
-next attempt after it dropped; QoS 1 and 2 publishes wait for the broker's acknowledgement, so a
-success means the broker has the message.
+(``mqtt3.1.1``, the default, or ``mqtt5.0``); ``MQTT-Envelope: none`` publishes the body alone
+(NGSI v2 subscriptions: Orion's MQTT notifications have no envelope).  There is one connection
+per broker (host, port, credentials, TLS, protocol version), opened at the first notification
+and opened again at the next attempt after it dropped; QoS 1 and 2 publishes wait for the
+broker's acknowledgement, so a success means the broker has the message.
 """
 
 from __future__ import annotations
@@ -133,7 +134,10 @@ class MqttSender:
         if broker is None:
             broker = self._brokers[key] = _Broker(key, self.policy, uri, self.timeout)
         topic = unquote(parts.path.lstrip("/"))
-        payload = b'{"metadata":' + orjson.dumps(metadata) + b',"body":' + body + b"}"
+        if ("MQTT-Envelope", "none") in notifier_info:   # NGSI v2 (Orion): the body alone
+            payload = body
+        else:
+            payload = b'{"metadata":' + orjson.dumps(metadata) + b',"body":' + body + b"}"
         await broker.publish(topic, payload, qos)
 
     async def close(self) -> None:

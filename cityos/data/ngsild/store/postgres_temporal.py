@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from cityos.data.ngsild.store.base import HistoryRow, TemporalEntityRow
 from cityos.data.ngsild.store.temporal_base import (
+    DELETED_AT,
     TIME_COLUMN,
     VALUE_MEMBERS,
     BucketRow,
@@ -237,14 +238,18 @@ class PostgresTemporal:
         return await self._run(op)
 
     async def temporal_instances(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
-                                 window: Window, newest_first: bool,
-                                 limit: int) -> list[InstanceRow]:
+                                 window: Window, newest_first: bool, limit: int,
+                                 datasets: frozenset[str] | None = None) -> list[InstanceRow]:
         t = TIME_COLUMN[timeproperty]
         where, args = _window_sql(t, window, 4)
+        if datasets is not None:
+            where += f" AND dataset_id = ANY(${4 + len(args)}::text[])"
+            args = [*args, sorted(datasets)]
         order = "DESC" if newest_first else "ASC"
         sql = (f"SELECT attr, dataset_id, instance_id, observed_at, created_at, modified_at, {t}, "
                f"doc FROM attr_history WHERE tenant = $1 AND entity_id = $2 AND attr = $3 {where} "
-               f"AND NOT deleted ORDER BY {t} {order}, rid {order} LIMIT ${4 + len(args)}")
+               f"AND {_kept(timeproperty)} ORDER BY {t} {order}, rid {order} "
+               f"LIMIT ${4 + len(args)}")
 
         async def op(conn: Conn) -> list[InstanceRow]:
             rows = await conn.fetch(sql, tenant, entity_id, attr, *args, limit)
@@ -274,7 +279,7 @@ class PostgresTemporal:
         t = TIME_COLUMN[timeproperty]
         where, args = _window_sql(t, window, 4)
         base = (f"FROM attr_history WHERE tenant = $1 AND entity_id = $2 AND attr = $3 {where} "
-                "AND NOT deleted")
+                f"AND {_kept(timeproperty)}")
 
         async def op(conn: Conn) -> tuple[int, int] | None:
             # ORDER BY ... LIMIT 1, not min() / max(): without statistics the planner aggregates
@@ -346,3 +351,8 @@ class PostgresTemporal:
                 return await per_period(conn, ranges) if ranges is not None else await grouped(conn)
 
         return await self._run(op)
+
+
+def _kept(timeproperty: str) -> str:
+    """Live instances, or with ``timeproperty=deletedAt`` the rows deletions appended."""
+    return "deleted" if timeproperty == DELETED_AT else "NOT deleted"

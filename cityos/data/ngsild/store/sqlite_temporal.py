@@ -18,6 +18,7 @@ import orjson
 from cityos.data.ngsild.store.base import HistoryRow, TemporalEntityRow
 from cityos.data.ngsild.store.history_schema import SQLITE_HISTORY_INSERT
 from cityos.data.ngsild.store.temporal_base import (
+    DELETED_AT,
     TIME_COLUMN,
     VALUE_MEMBERS,
     BucketRow,
@@ -203,14 +204,17 @@ class SQLiteTemporal:
         return names
 
     async def temporal_instances(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
-                                 window: Window, newest_first: bool,
-                                 limit: int) -> list[InstanceRow]:
+                                 window: Window, newest_first: bool, limit: int,
+                                 datasets: frozenset[str] | None = None) -> list[InstanceRow]:
         t = TIME_COLUMN[timeproperty]
         where, args = _window_sql(t, window)
+        if datasets is not None:
+            where += f" AND dataset_id IN ({', '.join('?' * len(datasets))})"
+            args = [*args, *sorted(datasets)]
         order = "DESC" if newest_first else "ASC"
         sql = (f"SELECT attr, dataset_id, instance_id, observed_at, created_at, modified_at, {t}, "
                f"doc FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ? {where} "
-               f"AND deleted = 0 ORDER BY {t} {order}, rid {order} LIMIT ?")
+               f"AND {_kept(timeproperty)} ORDER BY {t} {order}, rid {order} LIMIT ?")
         rows = await self._read(lambda conn: conn.execute(
             sql, (tenant, entity_id, attr, *args, limit)).fetchall())
         return [InstanceRow(attr=r[0], dataset_id=r[1], instance_id=r[2], observed_at=r[3],
@@ -234,7 +238,7 @@ class SQLiteTemporal:
         t = TIME_COLUMN[timeproperty]
         where, args = _window_sql(t, window)
         base = (f"FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ? {where} "
-                "AND deleted = 0")
+                f"AND {_kept(timeproperty)}")
         # two sub-selects: SQLite answers a lone min() or max() from the index in one seek
         sql = f"SELECT (SELECT min({t}) {base}), (SELECT max({t}) {base})"
         full = (tenant, entity_id, attr, *args)
@@ -294,3 +298,8 @@ class SQLiteTemporal:
 
         rows: list[BucketRow] = await self._read(run)
         return rows
+
+
+def _kept(timeproperty: str) -> str:
+    """Live instances, or with ``timeproperty=deletedAt`` the rows deletions appended."""
+    return "deleted = 1" if timeproperty == DELETED_AT else "deleted = 0"

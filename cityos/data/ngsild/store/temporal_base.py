@@ -7,6 +7,8 @@ delete them, aggregate them in SQL and purge old ones (retention).
 Instance time ``t`` depends on ``timeproperty``: ``createdAt`` and ``modifiedAt`` are the history
 columns of the same name; ``observedAt`` is the instance's ``observedAt`` or, when it has none, the
 time it was recorded (:data:`OBSERVED_TIME`).  Both engines index exactly that expression.
+``deletedAt`` reads the other rows: those a deletion appended (``deleted``), whose ``created_at``
+is the time of the deletion.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ from cityos.data.ngsild.store.base import HistoryRow, TemporalEntityRow
 
 # the SQL expression of each timeproperty, identical on both engines (an index matches it verbatim)
 OBSERVED_TIME = "coalesce(observed_at, created_at)"
-TIME_COLUMN = {"observedAt": OBSERVED_TIME, "createdAt": "created_at", "modifiedAt": "modified_at"}
+TIME_COLUMN = {"observedAt": OBSERVED_TIME, "createdAt": "created_at", "modifiedAt": "modified_at",
+               "deletedAt": "created_at"}
+DELETED_AT = "deletedAt"     # the timeproperty that selects deletion rows instead of live ones
 
 
 def qualified_time(timeproperty: str, alias: str) -> str:
     """The time expression with its columns qualified by a table alias (for joins)."""
     return {"observedAt": f"coalesce({alias}.observed_at, {alias}.created_at)",
-            "createdAt": f"{alias}.created_at", "modifiedAt": f"{alias}.modified_at"}[timeproperty]
+            "createdAt": f"{alias}.created_at", "modifiedAt": f"{alias}.modified_at",
+            "deletedAt": f"{alias}.created_at"}[timeproperty]
 
 
 # the member of an instance that carries its value, whatever its attribute type (model.VALUE_KEY)
@@ -198,9 +203,12 @@ class TemporalStore(Protocol):
         """The expanded names of every attribute with history, sorted."""
 
     async def temporal_instances(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
-                                 window: Window, newest_first: bool,
-                                 limit: int) -> list[InstanceRow]:
-        """Up to ``limit`` live (not deleted) instances in the window, ordered by ``t``."""
+                                 window: Window, newest_first: bool, limit: int,
+                                 datasets: frozenset[str] | None = None) -> list[InstanceRow]:
+        """Up to ``limit`` live (not deleted) instances in the window, ordered by ``t``.
+
+        ``datasets``: only instances of these datasetIds (``""`` = the default instance).
+        """
 
     async def temporal_instance(self, tenant: str, entity_id: str, attr: str,
                                 instance_id: str) -> InstanceRow | None:

@@ -13,7 +13,7 @@ from cityos.core.problems import AlreadyExists, InternalError, ResourceNotFound
 from cityos.data.ngsild.actions import Broker
 from cityos.data.ngsild.notify.policy import EndpointPolicy
 from cityos.data.ngsild.payload import check_uri, utc_now
-from cityos.data.ngsild.subscriptions.model import Subscription
+from cityos.data.ngsild.subscriptions.model import LD_FACE, Subscription
 from cityos.data.ngsild.subscriptions.parse import parse_subscription, patch_subscription
 from cityos.data.ngsild.subscriptions.registry import SubscriptionRegistry
 from cityos.data.ngsild.subscriptions.storage import KIND, to_document
@@ -60,14 +60,14 @@ def retrieve_subscription(broker: Broker, tenant: str, sub_id: str) -> Subscript
     """One subscription of the tenant (``ResourceNotFound`` otherwise)."""
     check_uri(sub_id, "subscription id")
     sub = registry_of(broker).get(tenant, sub_id)
-    if sub is None:
+    if sub is None or sub.face != LD_FACE:   # NGSI v2 subscriptions are /v2/subscriptions'
         raise _missing(sub_id)
     return sub
 
 
 def list_subscriptions(broker: Broker, tenant: str) -> list[Subscription]:
-    """Every subscription of the tenant, oldest first."""
-    return registry_of(broker).of_tenant(tenant)
+    """Every NGSI-LD subscription of the tenant, oldest first."""
+    return registry_of(broker).of_tenant(tenant, LD_FACE)
 
 
 async def update_subscription(broker: Broker, tenant: str, sub_id: str, body: Any, tm: TermMap,
@@ -92,6 +92,9 @@ async def delete_subscription(broker: Broker, tenant: str, sub_id: str) -> None:
     """DELETE /subscriptions/{id}."""
     check_uri(sub_id, "subscription id")
     registry = registry_of(broker)
+    existing = registry.get(tenant, sub_id)
+    if existing is not None and existing.face != LD_FACE:
+        raise _missing(sub_id)
     stored = await broker.store.delete_document(KIND, tenant, sub_id)
     known = registry.remove(tenant, sub_id)
     if not stored and not known:

@@ -9,6 +9,7 @@ the at-least-once promise, which rests on the outbox).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ ATTRIBUTE_DELETED = "attributeDeleted"
 TRIGGERS = frozenset({ENTITY_CREATED, ENTITY_UPDATED, ENTITY_DELETED, ATTRIBUTE_CREATED,
                       ATTRIBUTE_UPDATED, ATTRIBUTE_DELETED})
 DEFAULT_TRIGGERS = frozenset({ATTRIBUTE_CREATED, ATTRIBUTE_UPDATED})
+LD_FACE = "ngsi-ld"     # Subscription.face of NGSI-LD's own subscriptions
 
 
 @dataclass
@@ -49,11 +51,19 @@ class Subscription:
     q: Any = None                                      # expanded qlang tree (qlang_parse)
     geo: Any = None                                    # GeoQuery (geoquery.py)
     scope_q: str | None = None
-    attributes: frozenset[str] | None = None           # notification.attributes; None = all
+    attributes: frozenset[str] | None = None           # notification.attributes (or the
+                                                       # attributes ``pick`` names); None = all
+    omit: frozenset[str] = frozenset()                 # attributes notification.omit names
+    show_id: bool = True                               # pick/omit may leave out id and type
+    show_type: bool = True
     format: str = "normalized"                         # normalized | concise | keyValues
     show_changes: bool = False
     sys_attrs: bool = False
     lang: str | None = None
+    dataset_ids: frozenset[str] | None = None          # datasetId: only these attribute instances
+                                                       # ("@none" = the default one); None = all
+    join: str | None = None                            # notification.join: "flat" | "inline"
+    join_level: int = 1                                # notification.joinLevel
     throttling: float | None = None                    # seconds between notifications
     time_interval: float | None = None                 # periodic subscription, seconds
     expires_at: int | None = None                      # epoch microseconds
@@ -72,6 +82,13 @@ class Subscription:
     term_map: Any = None            # TermMap of ``context`` for compacting notifications (set by
                                     # the API and by the registry at start-up; None = core only)
     name: str | None = None         # subscriptionName
+    # -- added for the other face (NGSI v2, ADR 0008) -------------------------------------------
+    face: str = LD_FACE             # the API that owns it: picks its notification renderer and
+                                    # which subscription API lists it
+    extension: Any = None           # what that face keeps besides (v2: format, service path ...)
+    predicate: Callable[[dict[str, Any]], bool] | None = None   # one more test of the entity
+                                    # (after the change) that q / geoQ / scopeQ cannot express
+    keep_previous: bool = False     # its notifications need the state before the change
     # what the notification renderer worked out once for this subscription (render.py); not an
     # init field, so a subscription rebuilt by PATCH starts without it
     prepared: Any = field(default=None, init=False, repr=False, compare=False)
@@ -88,6 +105,8 @@ class Counters:
     last_failure: str | None = None
     consecutive_failures: int = 0
     last_sent_monotonic: float = 0.0                  # for throttling
+    last_success_code: int | None = None              # HTTP status of the last success
+    last_failure_reason: str | None = None            # why the last attempt failed
 
     @property
     def failing(self) -> bool:

@@ -37,7 +37,7 @@ ID_PREFIX = "urn:ngsi-ld:Subscription:"
 _MEMBERS = frozenset({"id", "type", "subscriptionName", "description", "entities",
                       "watchedAttributes", "notificationTrigger", "timeInterval", "q", "geoQ",
                       "scopeQ", "isActive", "expiresAt", "throttling", "lang", "jsonldContext",
-                      "notification"})
+                      "datasetId", "notification"})
 READ_ONLY = frozenset({"status", "createdAt", "modifiedAt", "@context"})
 _GEO_MEMBERS = frozenset({"geometry", "coordinates", "georel", "geoproperty"})
 _LANG = re.compile(r"^[A-Za-z0-9\-*,;.= ]{1,100}$")
@@ -95,6 +95,7 @@ def parse_subscription(body: Any, tm: TermMap, tenant: str, now: str, *,
         raise BadRequestData(f"invalid lang {str(lang)[:40]!r}")
     if "jsonldContext" in document:
         check_uri(document["jsonldContext"], "jsonldContext")
+    dataset_ids = _dataset_ids(document["datasetId"]) if "datasetId" in document else None
     if "notification" not in document:
         raise BadRequestData("notification is missing: it says where and how to notify")
     params = parse_notification(document["notification"], tm_for("notification"))
@@ -103,8 +104,10 @@ def parse_subscription(body: Any, tm: TermMap, tenant: str, now: str, *,
     return Subscription(
         id=sub_id, tenant=tenant, endpoint=params.endpoint, selectors=selectors, watched=watched,
         triggers=triggers, q=q, geo=geo, scope_q=scope_q, attributes=params.attributes,
+        omit=params.omit, show_id=params.show_id, show_type=params.show_type,
         format=params.format, show_changes=params.show_changes, sys_attrs=params.sys_attrs,
-        lang=lang, throttling=throttling, time_interval=time_interval, expires_at=expires_at,
+        lang=lang, dataset_ids=dataset_ids, join=params.join, join_level=params.join_level,
+        throttling=throttling, time_interval=time_interval, expires_at=expires_at,
         is_active=is_active, context=document.get("jsonldContext", context),
         created_at=created_at or now, modified_at=now, document=document,
         terms={m: r.recorded for m, r in recorders.items() if r.recorded},
@@ -142,7 +145,7 @@ def patch_subscription(existing: Subscription, body: Any, tm: TermMap, now: str,
                 else:
                     notification[inner] = inner_value
             merged["notification"] = notification
-            if "attributes" not in value:
+            if not {"attributes", "pick", "omit"} & set(value):
                 continue  # the stored attribute names keep their expansion
         else:
             merged[key] = value
@@ -183,6 +186,16 @@ def _names(raw: Any, member: str, tm: TermMap) -> frozenset[str]:
     if not isinstance(raw, list) or not raw:
         raise BadRequestData(f"{member} must be a non-empty array of attribute names")
     return frozenset(tm.expand(check_name(name)) for name in raw)
+
+
+def _dataset_ids(raw: Any) -> frozenset[str]:
+    """``datasetId`` (clause 5.2.12, selection as in 4.5.5): the attribute instances notified.
+
+    An array of dataset URIs; ``@none`` names the default instance (the one without a datasetId).
+    """
+    if not isinstance(raw, list) or not raw:
+        raise BadRequestData("datasetId must be a non-empty array of dataset URIs (or \"@none\")")
+    return frozenset(v if v == "@none" else check_uri(v, "datasetId") for v in raw)
 
 
 def _triggers(raw: Any) -> frozenset[str]:

@@ -27,7 +27,11 @@ SCHEMES = frozenset({"http", "https", "mqtt", "mqtts"})
 # members the broker fills in itself: accepted (a client may send back what GET gave it) and dropped
 READ_ONLY = frozenset({"status", "timesSent", "timesFailed", "lastNotification", "lastFailure",
                        "lastSuccess"})
-_MEMBERS = frozenset({"attributes", "format", "sysAttrs", "showChanges", "endpoint"})
+_MEMBERS = frozenset({"attributes", "format", "sysAttrs", "showChanges", "endpoint", "join",
+                      "joinLevel", "pick", "omit"})
+_ENTITY_MEMBERS = frozenset({"id", "type"})     # pick/omit may name these besides attributes
+JOIN_MODES = frozenset({"flat", "inline", "@none"})
+MAX_JOIN_LEVEL = 10      # as for queries (cityos.data.ngsild.join.MAX_JOIN_LEVEL)
 _ENDPOINT_MEMBERS = frozenset({"uri", "accept", "receiverInfo", "notifierInfo", "timeout",
                                "cooldown"})
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")       # an HTTP field name (RFC 9110)
@@ -49,6 +53,11 @@ class NotificationParams:
     sys_attrs: bool
     show_changes: bool
     document: dict[str, Any]       # the member as the client wrote it, read-only members removed
+    join: str | None = None        # "flat" or "inline"; None without join (or with "@none")
+    join_level: int = 1
+    omit: frozenset[str] = frozenset()   # attribute IRIs ``omit`` names
+    show_id: bool = True                 # pick/omit may drop id and type as well
+    show_type: bool = True
 
 
 def writable_members(raw: Any, read_only: frozenset[str], known: frozenset[str],
@@ -73,6 +82,21 @@ def parse_notification(raw: Any, tm: TermMap) -> NotificationParams:
         if not isinstance(names, list) or not names:
             raise BadRequestData("notification.attributes must be a non-empty array of names")
         attributes = frozenset(tm.expand(check_name(n)) for n in names)
+    omit: frozenset[str] = frozenset()
+    show_id = show_type = True
+    pick, omitted = _members(document, "pick", tm), _members(document, "omit", tm)
+    if pick is not None or omitted is not None:
+        if attributes is not None:
+            raise BadRequestData("notification.attributes cannot be combined with pick or omit")
+        if pick is not None and omitted is not None:
+            raise BadRequestData("notification.pick and notification.omit cannot be used "
+                                 "together")
+    if pick is not None:
+        names, attributes = pick
+        show_id, show_type = "id" in names, "type" in names
+    if omitted is not None:
+        names, omit = omitted
+        show_id, show_type = "id" not in names, "type" not in names
     fmt = document.get("format", "normalized")
     if not isinstance(fmt, str) or fmt not in FORMATS:
         raise BadRequestData(f"notification.format must be normalized, concise or keyValues, "
@@ -81,8 +105,42 @@ def parse_notification(raw: Any, tm: TermMap) -> NotificationParams:
     show_changes = _boolean(document, "showChanges")
     if "endpoint" not in document:
         raise BadRequestData("notification.endpoint is missing")
+    join, join_level = _join(document)
     return NotificationParams(parse_endpoint(document["endpoint"]), attributes, FORMATS[fmt],
-                              sys_attrs, show_changes, document)
+                              sys_attrs, show_changes, document, join, join_level, omit,
+                              show_id, show_type)
+
+
+def _members(document: dict[str, Any], key: str,
+             tm: TermMap) -> tuple[frozenset[str], frozenset[str]] | None:
+    """``pick`` / ``omit`` (clause 4.21): (the names as given, the attribute IRIs among them)."""
+    if key not in document:
+        return None
+    names = document[key]
+    if not isinstance(names, list) or not names:
+        raise BadRequestData(f"notification.{key} must be a non-empty array of entity member "
+                             "names")
+    given = frozenset(check_name(n) for n in names)
+    return given, frozenset(tm.expand(n) for n in given if n not in _ENTITY_MEMBERS)
+
+
+def _join(document: dict[str, Any]) -> tuple[str | None, int]:
+    """``join`` and ``joinLevel`` (linked entities in notifications, clauses 4.5.23 and 5.2.14)."""
+    join = document.get("join")
+    level = document.get("joinLevel")
+    if join is None:
+        if level is not None:
+            raise BadRequestData("notification.joinLevel is only allowed together with join")
+        return None, 1
+    if not isinstance(join, str) or join not in JOIN_MODES:
+        raise BadRequestData(f"notification.join must be flat, inline or @none, "
+                             f"got {str(join)[:40]!r}")
+    if level is None:
+        level = 1
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= MAX_JOIN_LEVEL:
+        raise BadRequestData(f"notification.joinLevel must be an integer from 1 to "
+                             f"{MAX_JOIN_LEVEL}, got {str(level)[:20]!r}")
+    return (None if join == "@none" else join), level
 
 
 def _boolean(document: dict[str, Any], key: str) -> bool:

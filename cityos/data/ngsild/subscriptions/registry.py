@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cityos.core.problems import Problem
 from cityos.data.ngsild.context import ContextResolver
@@ -91,6 +92,8 @@ class _Compiled:
             # the one authoritative implementation of q, geo relations and scopes (ADR 0005)
             state_filter = QueryPlan(tenant=sub.tenant, q=sub.q, geo=sub.geo,
                                      scope=sub.scope_q).python_filter()
+        if sub.predicate is not None:
+            state_filter = _both(state_filter, sub.predicate)
         return cls(sub, selectors, state_filter, members or (sub,))
 
     def selects(self, entity: Entity) -> bool:
@@ -126,7 +129,16 @@ class _TenantIndex:
 
 def _criteria(sub: Subscription) -> tuple[object, ...]:
     """What decides which changes fire ``sub`` (everything but where and how it notifies)."""
-    return (sub.selectors, sub.watched, sub.triggers, repr(sub.q), repr(sub.geo), sub.scope_q)
+    return (sub.selectors, sub.watched, sub.triggers, repr(sub.q), repr(sub.geo), sub.scope_q,
+            sub.predicate)
+
+
+def _both(first: Callable[[Entity], bool] | None,
+          second: Callable[[Entity], bool]) -> Callable[[Entity], bool]:
+    """A filter passing what both pass (``first`` may be absent)."""
+    if first is None:
+        return second
+    return lambda entity: first(entity) and second(entity)
 
 
 def _type_keys(sub: Subscription) -> set[str] | None:
@@ -181,6 +193,9 @@ class SubscriptionRegistry:
 
     def __init__(self) -> None:
         self._subs: dict[Key, Subscription] = {}
+        # stored document kind -> how to rebuild a subscription of it (another face adds its own)
+        self._kinds: dict[str, Callable[[dict[str, Any], str], Subscription]] = {
+            KIND: from_document}
         self._index: dict[str, _TenantIndex] = {}
         self._counters: dict[Key, Counters] = {}
         self._write_lock = threading.Lock()   # writers only; match() never takes it
@@ -193,22 +208,32 @@ class SubscriptionRegistry:
         stopping the whole broker from starting.  Delivery counters are loaded by the notifier.
         """
         loaded: list[Subscription] = []
-        for doc in await store.list_documents(KIND):
-            tenant = doc.get("_tenant", "")
-            try:
-                sub = from_document(doc, tenant)
-            except (Problem, KeyError, TypeError) as exc:
-                log.warning("subscription %s of tenant %r not loaded: %s",
-                            (doc.get("body") or {}).get("id"), tenant, exc)
-                continue
-            sub.term_map = await compaction_term_map(sub, resolver)
-            loaded.append(sub)
+        for kind, rebuild in self._kinds.items():
+            for doc in await store.list_documents(kind):
+                tenant = doc.get("_tenant", "")
+                try:
+                    sub = rebuild(doc, tenant)
+                except (Problem, KeyError, TypeError, ValueError) as exc:
+                    log.warning("subscription %s of tenant %r not loaded: %s",
+                                (doc.get("body") or {}).get("id"), tenant, exc)
+                    continue
+                if kind == KIND:
+                    sub.term_map = await compaction_term_map(sub, resolver)
+                loaded.append(sub)
         with self._write_lock:
             subs = dict(self._subs)
             for sub in loaded:
                 subs[(sub.tenant, sub.id)] = sub
             self._publish(subs, {sub.tenant for sub in loaded})
         return len(loaded)
+
+    def add_kind(self, kind: str, rebuild: Callable[[dict[str, Any], str], Subscription]) -> None:
+        """Also load documents of ``kind`` at start-up, rebuilt by ``rebuild(doc, tenant)``.
+
+        For the subscriptions of another face (NGSI v2): they live in the same registry, so they
+        fire on every write like NGSI-LD ones, but are stored in their own form.
+        """
+        self._kinds[kind] = rebuild
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, tenant: str, sub_id: str) -> Subscription | None:
@@ -225,7 +250,7 @@ class SubscriptionRegistry:
         for sub_id in sub_ids:
             sub = self._subs.get((tenant, sub_id))
             if sub is not None and (sub.show_changes or ATTRIBUTE_DELETED in sub.triggers
-                                    or ENTITY_UPDATED in sub.triggers):
+                                    or ENTITY_UPDATED in sub.triggers or sub.keep_previous):
                 return True
         return False
 
@@ -233,9 +258,11 @@ class SubscriptionRegistry:
         """Every subscription of every tenant."""
         return list(self._subs.values())
 
-    def of_tenant(self, tenant: str) -> list[Subscription]:
-        """The tenant's subscriptions, oldest first (the order GET /subscriptions pages in)."""
-        subs = [s for (t, _), s in self._subs.items() if t == tenant]
+    def of_tenant(self, tenant: str, face: str | None = None) -> list[Subscription]:
+        """The tenant's subscriptions (of one ``face``, or all), oldest first (the order GET
+        /subscriptions pages in)."""
+        subs = [s for (t, _), s in self._subs.items()
+                if t == tenant and (face is None or s.face == face)]
         subs.sort(key=lambda s: (s.created_at, s.id))
         return subs
 

@@ -23,7 +23,7 @@ subscriptions rendered alike (the usual case) reuse the bytes, and the body is a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -43,6 +43,7 @@ from cityos.data.ngsild.render import (
     CONCISE,
     NORMALIZED,
     SIMPLIFIED,
+    Decorate,
     RenderOptions,
     pick_language,
     render_entity,
@@ -53,6 +54,7 @@ from cityos.data.ngsild.subscriptions.model import (
     ATTRIBUTE_DELETED,
     ENTITY_DELETED,
     ENTITY_UPDATED,
+    LD_FACE,
     NotifyItem,
     Subscription,
 )
@@ -80,14 +82,27 @@ def render_dict(sub: Subscription, items: list[NotifyItem], tm: TermMap | None =
     """
     if tm is None:
         tm = sub.term_map if isinstance(sub.term_map, TermMap) else core_only()
-    opts = RenderOptions(form=FORMS.get(sub.format, NORMALIZED), sys_attrs=sub.sys_attrs,
-                         attrs=sub.attributes, lang=sub.lang)
+    opts = render_options(sub)
+    return envelope(sub, items, [render_item(sub, item, tm, opts) for item in items],
+                    notified_at=notified_at)
+
+
+def render_options(sub: Subscription) -> RenderOptions:
+    """How the entities of ``sub``'s notifications are shown."""
+    return RenderOptions(form=FORMS.get(sub.format, NORMALIZED), sys_attrs=sub.sys_attrs,
+                         attrs=sub.attributes, omit=sub.omit, pick_id=sub.show_id,
+                         pick_type=sub.show_type, lang=sub.lang)
+
+
+def envelope(sub: Subscription, items: list[NotifyItem], data: list[dict[str, Any]], *,
+             notified_at: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The Notification around ``data`` (rendered from ``items``), and its headers."""
     body: dict[str, Any] = {
         "id": _notification_id(),
         "type": "Notification",
         "subscriptionId": sub.id,
         "notifiedAt": notified_at or _now(),
-        "data": [render_item(sub, item, tm, opts) for item in items],
+        "data": data,
     }
     reason = _trigger_reason(items)
     if reason is not None:
@@ -133,7 +148,8 @@ def render_key(sub: Subscription, tm: TermMap) -> tuple[Any, ...]:
     The term map is compared by identity (the context resolver hands out one per @context), and
     holding it in the key keeps it alive, so a key can never be confused with a later map's.
     """
-    return (sub.format, sub.attributes, sub.sys_attrs, sub.lang, sub.show_changes, tm)
+    return (sub.format, sub.attributes, sub.omit, sub.show_id, sub.show_type, sub.sys_attrs,
+            sub.lang, sub.show_changes, sub.dataset_ids, tm)
 
 
 @dataclass(slots=True)
@@ -154,8 +170,7 @@ def _prepare(sub: Subscription) -> Prepared:
     if isinstance(prepared, Prepared) and prepared.term_map is sub.term_map:
         return prepared
     tm = sub.term_map if isinstance(sub.term_map, TermMap) else core_only()
-    opts = RenderOptions(form=FORMS.get(sub.format, NORMALIZED), sys_attrs=sub.sys_attrs,
-                         attrs=sub.attributes, lang=sub.lang)
+    opts = render_options(sub)
     tail = b"}"
     if sub.endpoint.accept == JSON_LD:
         context = sub.context if sub.context is not None else CORE_CONTEXT_URL
@@ -191,15 +206,48 @@ def encode_notification(sub: Subscription, items: list[NotifyItem], *,
     return body, prepared.headers
 
 
+class FaceRenderer(Protocol):
+    """How another face (NGSI v2) renders the notifications of its subscriptions."""
+
+    def __call__(self, sub: Subscription,
+                 items: list[NotifyItem]) -> tuple[dict[str, Any], dict[str, str]]: ...
+
+    def encode(self, sub: Subscription, items: list[NotifyItem]) -> tuple[bytes, dict[str, str]]:
+        ...
+
+
 class NotificationRenderer:
-    """``render_notification``: call it for a dict body, or ``.encode`` it for JSON bytes."""
+    """``render_notification``: call it for a dict body, or ``.encode`` it for JSON bytes.
+
+    Subscriptions of another face (``Subscription.face`` other than ``ngsi-ld``) are rendered by
+    the renderer that face registered (:meth:`register`); the NGSI-LD path pays one comparison.
+    """
+
+    def __init__(self) -> None:
+        self.faces: dict[str, FaceRenderer] = {}
+
+    def register(self, face: str, renderer: FaceRenderer) -> None:
+        """Render the subscriptions whose ``face`` is ``face`` with ``renderer``."""
+        self.faces[face] = renderer
 
     def __call__(self, sub: Subscription, items: list[NotifyItem], tm: TermMap | None = None,
                  *, notified_at: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+        if sub.face != LD_FACE:
+            return self.faces[sub.face](sub, items)
         return render_dict(sub, items, tm, notified_at=notified_at)
 
     def encode(self, sub: Subscription, items: list[NotifyItem]) -> tuple[bytes, dict[str, str]]:
+        if sub.face != LD_FACE:
+            return self.faces[sub.face].encode(sub, items)
         return encode_notification(sub, items)
+
+    async def encode_linked(self, query: Any, max_page: int, sub: Subscription,
+                            items: list[NotifyItem]) -> tuple[bytes, dict[str, str]]:
+        """For a subscription with ``join``: linked entities are looked up with ``query``."""
+        # imported here: render_join builds on this module
+        from cityos.data.ngsild.subscriptions.render_join import encode_linked
+
+        return await encode_linked(query, max_page, sub, items)
 
 
 render_notification = NotificationRenderer()
@@ -220,19 +268,38 @@ def _context_url(context: Any) -> str:
     return CORE_CONTEXT_URL
 
 
-def render_item(sub: Subscription, item: NotifyItem, tm: TermMap,
-                opts: RenderOptions) -> dict[str, Any]:
-    """One entity of ``data``."""
-    entity = item.entity
+def only_datasets(entity: Entity, dataset_ids: frozenset[str] | None) -> Entity:
+    """``entity`` with only the attribute instances a subscription's ``datasetId`` selects.
+
+    ``@none`` selects the default instance (the one without a ``datasetId``); an attribute left
+    without instances is left out.  ``None`` (no ``datasetId`` member) keeps everything.
+    """
+    if dataset_ids is None:
+        return entity
+    attrs = {}
+    for iri, instances in entity["attrs"].items():
+        kept = [i for i in instances if i.get("datasetId", "@none") in dataset_ids]
+        if kept:
+            attrs[iri] = kept
+    return {**entity, "attrs": attrs}
+
+
+def render_item(sub: Subscription, item: NotifyItem, tm: TermMap, opts: RenderOptions,
+                decorate: Decorate | None = None) -> dict[str, Any]:
+    """One entity of ``data``; ``decorate`` embeds linked entities (``join=inline``)."""
+    entity = only_datasets(item.entity, sub.dataset_ids)
     if item.trigger == ENTITY_DELETED:
         return _deleted_entity(sub, entity, tm, opts)
-    out = render_entity(entity, tm, opts)
+    out = render_entity(entity, tm, opts, decorate)
     previous = item.previous
+    if previous is not None:
+        previous = only_datasets(previous, sub.dataset_ids)
     if previous is None:
         return out
     if item.trigger in (ATTRIBUTE_DELETED, ENTITY_UPDATED):
         for iri, instances in previous["attrs"].items():
-            if iri in entity["attrs"] or (opts.attrs is not None and iri not in opts.attrs):
+            if iri in entity["attrs"] or iri in opts.omit or \
+                    (opts.attrs is not None and iri not in opts.attrs):
                 continue
             markers = [_deleted_attribute(i, tm, opts, sub.show_changes) for i in instances]
             out[tm.compact(iri)] = markers[0] if len(markers) == 1 else markers

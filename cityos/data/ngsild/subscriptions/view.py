@@ -4,7 +4,8 @@ The body the client wrote, with every name (entity types, attributes, ``geoprope
 again with the *reader's* ``@context`` (ETSI test suite 029_05: the same subscription reads
 ``Vehicle`` under the test context and the full IRI without one), plus what the broker knows:
 ``status`` and the delivery counters inside ``notification``.  ``q`` is shown as written.
-Counters appear once something was sent, so a fresh subscription reads back exactly as written.
+Counters appear once something was sent, so a fresh subscription reads back as written, plus
+the default ``notificationTrigger`` when it named none (ETSI 028_01, 028_06 expect it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import copy
 import re
 from typing import Any
 
-from cityos.data.ngsild.subscriptions.model import Counters, Subscription
+from cityos.data.ngsild.subscriptions.model import DEFAULT_TRIGGERS, Counters, Subscription
 from cityos.data.ngsild.subscriptions.terms import replay
 from cityos.data.ngsild.terms import TermMap
 
@@ -39,10 +40,11 @@ def render_subscription(sub: Subscription, tm: TermMap, status: str, counters: C
     if isinstance(geo, dict) and "geoproperty" in geo:
         geo["geoproperty"] = tm.compact(replay(sub.terms.get("geoQ", {})).expand(geo["geoproperty"]))
     notification: dict[str, Any] = out["notification"]
-    if "attributes" in notification:
-        member = replay(sub.terms.get("notification", {}))
-        notification["attributes"] = [tm.compact(member.expand(n))
-                                      for n in notification["attributes"]]
+    member = replay(sub.terms.get("notification", {}))
+    for key in ("attributes", "pick", "omit"):
+        if key in notification:
+            notification[key] = [n if n in ("id", "type") else tm.compact(member.expand(n))
+                                 for n in notification[key]]
     if counters is not None and (counters.times_sent or counters.times_failed):
         notification["status"] = "failed" if counters.failing else "ok"
         notification["timesSent"] = counters.times_sent
@@ -52,6 +54,8 @@ def render_subscription(sub: Subscription, tm: TermMap, status: str, counters: C
                            ("lastFailure", counters.last_failure)):
             if value is not None:
                 notification[key] = value
+    if "notificationTrigger" not in out:
+        out["notificationTrigger"] = sorted(DEFAULT_TRIGGERS)
     out["status"] = _SUBSCRIPTION_STATUS.get(status, status)
     if sys_attrs:
         out["createdAt"] = sub.created_at

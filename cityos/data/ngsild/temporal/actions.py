@@ -78,19 +78,27 @@ def _path_attr(name: str) -> str:
 
 # -- reads -------------------------------------------------------------------------------------
 async def retrieve(broker: Broker, tenant: str, entity_id: str, tq: TemporalQuery,
-                   attrs: frozenset[str] | None, types: list[str] | None = None) -> TemporalResult:
-    """GET /temporal/entities/{id}."""
+                   attrs: frozenset[str] | None, types: list[str] | None = None, *,
+                   omit: frozenset[str] = frozenset(),
+                   datasets: frozenset[str] | None = None) -> TemporalResult:
+    """GET /temporal/entities/{id}; ``attrs`` / ``omit``: the attributes shown (or left out)."""
     check_uri(entity_id, "entity id")
     store = store_of(broker)
     record = await store.temporal_entity(tenant, entity_id)
     if record is None or (types and not set(types) & set(record.types)):
         raise _missing(entity_id)
-    series, kinds = await _entity_series(store, tenant, record, tq, attrs)
+    series, kinds = await _entity_series(store, tenant, record, tq, attrs, omit, datasets)
     return TemporalResult([record], [series], [kinds], content_range([series], tq))
 
 
-async def query(broker: Broker, plan: QueryPlan, tq: TemporalQuery) -> TemporalResult:
-    """GET /temporal/entities and POST /temporal/entityOperations/query."""
+async def query(broker: Broker, plan: QueryPlan, tq: TemporalQuery, *,
+                shown: frozenset[str] | None = None, omit: frozenset[str] = frozenset(),
+                datasets: frozenset[str] | None = None) -> TemporalResult:
+    """GET /temporal/entities and POST /temporal/entityOperations/query.
+
+    ``plan.attrs`` selects entities and their attributes; ``shown`` (``pick``) and ``omit`` only
+    choose the attributes shown.
+    """
     store = store_of(broker)
     keep = plan.python_filter()
     needs_state = plan.q is not None or plan.geo is not None
@@ -115,7 +123,9 @@ async def query(broker: Broker, plan: QueryPlan, tq: TemporalQuery) -> TemporalR
     series_list: list[list[Series]] = []
     kinds_list: list[dict[str, str]] = []
     for record in page:
-        series, kinds = await _entity_series(store, plan.tenant, record, tq, plan.attrs)
+        series, kinds = await _entity_series(store, plan.tenant, record, tq,
+                                             shown if shown is not None else plan.attrs, omit,
+                                             datasets)
         series_list.append(series)
         kinds_list.append(kinds)
     return TemporalResult(page, series_list, kinds_list, content_range(series_list, tq),
@@ -149,20 +159,23 @@ async def _filter_view(store: Store, tenant: str, record: TemporalEntityRecord, 
 
 
 async def _entity_series(store: Store, tenant: str, record: TemporalEntityRecord,
-                         tq: TemporalQuery, attrs: frozenset[str] | None
+                         tq: TemporalQuery, attrs: frozenset[str] | None,
+                         omit: frozenset[str] = frozenset(),
+                         datasets: frozenset[str] | None = None
                          ) -> tuple[list[Series], dict[str, str]]:
     """Each attribute's instances (or periods) in the window; attributes without any are left out."""
     names = [n for n in await store.temporal_attributes(tenant, record.id)
-             if attrs is None or n in attrs]
+             if (attrs is None or n in attrs) and n not in omit]
     series: list[Series] = []
     kinds: dict[str, str] = {}
     keep, fetch = instance_cap(tq)
     for name in names:
         if tq.representation == AGGREGATED:
-            s = await _aggregated_series(store, tenant, record.id, name, tq, keep)
+            s = await _aggregated_series(store, tenant, record.id, name, tq, keep, datasets)
         else:
             rows = await store.temporal_instances(tenant, record.id, name, tq.timeproperty,
-                                                  tq.window, tq.last_n is not None, fetch)
+                                                  tq.window, tq.last_n is not None, fetch,
+                                                  datasets)
             s = Series(name, truncated=len(rows) > keep)
             rows = rows[:keep]
             if tq.last_n is not None:
@@ -180,7 +193,8 @@ async def _entity_series(store: Store, tenant: str, record: TemporalEntityRecord
 
 
 async def _aggregated_series(store: Store, tenant: str, entity_id: str, attr: str,
-                             tq: TemporalQuery, keep: int) -> Series:
+                             tq: TemporalQuery, keep: int,
+                             datasets: frozenset[str] | None = None) -> Series:
     window = tq.window
     bounds = await store.temporal_bounds(tenant, entity_id, attr, tq.timeproperty, window)
     s = Series(attr)
@@ -191,6 +205,8 @@ async def _aggregated_series(store: Store, tenant: str, entity_id: str, attr: st
     buckets = plan_buckets(tq.aggr_period, origin, whole_end)
     rows = await store.temporal_aggregate(tenant, entity_id, attr, tq.timeproperty, window,
                                           bounds, buckets, frozenset(tq.aggr_methods))
+    if datasets is not None:    # periods are per datasetId already: keeping some is exact
+        rows = [row for row in rows if row.dataset_id in datasets]
     periods = sorted(((bucket_span(buckets, row, whole_end), row) for row in rows),
                      key=lambda p: (p[0][0], p[1].dataset_id))
     if tq.last_n is not None:

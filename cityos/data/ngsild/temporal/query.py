@@ -22,7 +22,7 @@ from cityos.data.ngsild.times import to_micros
 
 TIMERELS = ("before", "after", "between")
 # the instance time each timeproperty means; observedAt falls back to the recording time (docs)
-TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt")
+TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
 AGGR_METHODS = ("totalCount", "distinctCount", "sum", "avg", "min", "max", "stddev", "sumsq")
 NORMALIZED, TEMPORAL_VALUES, AGGREGATED = "normalized", "temporalValues", "aggregatedValues"
 _OPTIONS = {"temporalValues", "aggregatedValues", "sysAttrs", "normalized", "simplified",
@@ -81,6 +81,9 @@ def parse_temporal_query(params: Mapping[str, Any], *, temporal_q: Mapping[str, 
     last_n = _last_n(source.get("lastN"))
     representation, sys_attrs = _representation(source)
     methods, period = _aggregation(source, representation)
+    if timeproperty == "deletedAt" and representation == AGGREGATED:
+        raise BadRequestData("timeproperty=deletedAt selects deletions, which have no values to "
+                             "aggregate")
     return TemporalQuery(timerel=timerel, time_at=time_at, end_time_at=end_time_at,
                          timeproperty=timeproperty, last_n=last_n, representation=representation,
                          sys_attrs=sys_attrs, aggr_methods=methods, aggr_period=period)
@@ -152,7 +155,10 @@ def _aggregation(source: Mapping[str, Any], representation: str
     raw_methods = source.get("aggrMethods")
     raw_period = source.get("aggrPeriodDuration")
     if representation != AGGREGATED:
-        if raw_methods is not None or raw_period is not None:
+        # format wins over options (clause 6.3.12): aggregation parameters that came with an
+        # options=aggregatedValues the format overrode are moot, not an error (ETSI 021_19_02)
+        overridden = AGGREGATED in split_list(source.get("options"))
+        if (raw_methods is not None or raw_period is not None) and not overridden:
             raise BadRequestData("aggrMethods and aggrPeriodDuration need "
                                  "options=aggregatedValues")
         return (), None

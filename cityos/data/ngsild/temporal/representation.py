@@ -2,7 +2,9 @@
 ``@context``:
 
 * normalized: every attribute is an array of instances, each with its ``instanceId`` (and
-  ``createdAt`` / ``modifiedAt`` with ``sysAttrs`` or when that is the ``timeproperty``);
+  ``createdAt`` / ``modifiedAt`` with ``sysAttrs`` or when that is the ``timeproperty``); with
+  ``timeproperty=deletedAt`` the instances are the deletions: the value ``urn:ngsi-ld:null``
+  (``{"@none": "urn:ngsi-ld:null"}`` for a LanguageProperty) and ``deletedAt``;
 * temporalValues (simplified): ``{"type": "Property", "values": [[value, time], ...]}``, one object
   per ``datasetId`` (``objects`` for relationships, ``languageMaps`` ... for the v1.8 types);
 * aggregatedValues: ``{"type": "Property", "avg": [[value, start, end], ...], ...}``.
@@ -13,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from cityos.data.ngsild.model import LANGUAGEPROPERTY, VALUE_KEY, VOCABPROPERTY
+from cityos.data.ngsild.payload import NULL_URI
 from cityos.data.ngsild.render import RenderOptions, pick_language, render_instance
-from cityos.data.ngsild.store.temporal_base import InstanceRow, TemporalEntityRecord
+from cityos.data.ngsild.store.temporal_base import DELETED_AT, InstanceRow, TemporalEntityRecord
 from cityos.data.ngsild.temporal.pagination import Series
 from cityos.data.ngsild.temporal.query import AGGREGATED, TEMPORAL_VALUES, TemporalQuery
 from cityos.data.ngsild.terms import TermMap
@@ -43,19 +46,34 @@ def render_temporal_entity(record: TemporalEntityRecord, series: list[Series], t
         if tq.representation == AGGREGATED:
             out[tm.compact(s.attr)] = _aggregated(s, kind, tq)
         elif tq.representation == TEMPORAL_VALUES:
-            out[tm.compact(s.attr)] = _temporal_values(s, kind, tm, lang)
+            out[tm.compact(s.attr)] = _temporal_values(s, kind, tm, lang,
+                                                       tq.timeproperty == DELETED_AT)
         else:
             out[tm.compact(s.attr)] = [_instance(i.payload, tm, tq, lang) for i in s.items]
     return out
 
 
 def _instance(row: InstanceRow, tm: TermMap, tq: TemporalQuery, lang: str | None) -> Any:
+    if tq.timeproperty == DELETED_AT:
+        return _deletion(row)
     out = render_instance(row.doc, tm, RenderOptions(lang=lang))
     out["instanceId"] = row.instance_id
     if tq.sys_attrs or tq.timeproperty == "createdAt":
         out["createdAt"] = from_micros(row.created_at)
     if tq.sys_attrs or tq.timeproperty == "modifiedAt":
         out["modifiedAt"] = from_micros(row.modified_at)
+    return out
+
+
+def _deletion(row: InstanceRow) -> dict[str, Any]:
+    """A deletion row: the attribute type, the null value, ``deletedAt`` (clause 4.5.7)."""
+    kind = row.doc.get("type", "Property")
+    key = VALUE_KEY.get(kind, "value")
+    out: dict[str, Any] = {"type": kind,
+                           key: {"@none": NULL_URI} if kind == LANGUAGEPROPERTY else NULL_URI,
+                           "instanceId": row.instance_id, "deletedAt": from_micros(row.t)}
+    if row.dataset_id:
+        out["datasetId"] = row.dataset_id
     return out
 
 
@@ -73,14 +91,15 @@ def _group(dataset: str, kind: str, groups: dict[str, dict[str, Any]]) -> dict[s
     return group
 
 
-def _temporal_values(s: Series, kind: str, tm: TermMap, lang: str | None) -> Any:
+def _temporal_values(s: Series, kind: str, tm: TermMap, lang: str | None,
+                     deletions: bool = False) -> Any:
     member = VALUES_MEMBER.get(kind, "values")
     groups: dict[str, dict[str, Any]] = {}
     for item in s.items:
         row: InstanceRow = item.payload
         group = _group(row.dataset_id, kind, groups)
-        group.setdefault(member, []).append([_simple_value(row.doc, tm, lang),
-                                             from_micros(item.t)])
+        value = NULL_URI if deletions else _simple_value(row.doc, tm, lang)
+        group.setdefault(member, []).append([value, from_micros(item.t)])
     if not groups:
         return {"type": kind, member: []}
     return _one_or_many(list(groups.values()))

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 from starlette.types import Receive, Scope, Send
 
-from cityos.core.problems import BadRequestData
+from cityos.core.problems import BadRequestData, ResourceNotFound
 from cityos.data.ngsild.negotiation import (
     choose_accept,
     read_body,
@@ -32,6 +32,7 @@ from cityos.data.ngsild.routes_batch import query_body_params, query_object
 from cityos.data.ngsild.routes_entities import BASE, broker_of, read_tenant
 from cityos.data.ngsild.temporal import actions
 from cityos.data.ngsild.temporal.actions import TemporalResult
+from cityos.data.ngsild.temporal.projection import Shown, parse_shown
 from cityos.data.ngsild.temporal.query import TemporalQuery, parse_temporal_query
 from cityos.data.ngsild.temporal.representation import render_temporal_entity
 from cityos.data.ngsild.terms import TermMap
@@ -39,7 +40,7 @@ from cityos.data.ngsild.terms import TermMap
 TEMPORAL = f"{BASE}/temporal/entities"
 # URL parameters that shape a POST query's answer (the filters come from the Query body)
 _URL_ONLY = ("limit", "offset", "count", "options", "format", "lang", "timeproperty", "lastN",
-             "aggrMethods", "aggrPeriodDuration")
+             "aggrMethods", "aggrPeriodDuration", "pick", "omit", "datasetId")
 
 
 async def _read_context(request: Request) -> tuple[TermMap, str]:
@@ -53,16 +54,16 @@ def _lang(params: Any, tm: TermMap) -> str | None:
     return render_options({"lang": params["lang"]} if "lang" in params else {}, tm).lang
 
 
-def _attrs(params: Any, tm: TermMap) -> frozenset[str] | None:
-    names = split_list(params.get("attrs"))
-    return frozenset(tm.expand(check_name(n)) for n in names) if names else None
-
-
 def _answer(result: TemporalResult, tq: TemporalQuery, tm: TermMap, lang: str | None,
-            accept: str, ctx_url: str, headers: dict[str, str], single: bool) -> Response:
-    bodies = [render_temporal_entity(record, series, tq, tm, lang, kinds)
+            accept: str, ctx_url: str, headers: dict[str, str], single: bool,
+            shown: Shown) -> Response:
+    bodies = [shown.apply(render_temporal_entity(record, series, tq, tm, lang, kinds))
               for record, series, kinds in zip(result.records, result.series, result.kinds,
                                                 strict=True)]
+    if single and not bodies[0]:
+        raise ResourceNotFound(f"pick / omit leave nothing of temporal entity "
+                               f"{result.records[0].id}")
+    bodies = [b for b in bodies if b]      # pick / omit may leave an entity without members
     status = 200
     if result.content_range is not None:
         status = 206
@@ -79,11 +80,13 @@ async def query_temporal(request: Request) -> Response:
     params = request.query_params
     tenant = await read_tenant(request, broker)
     tq = parse_temporal_query(params)
+    shown = parse_shown(params, tm)
     plan = build_plan(tenant, params, tm, broker.settings)
     lang = _lang(params, tm)
-    result = await actions.query(broker, plan, tq)
+    result = await actions.query(broker, plan, tq, shown=shown.attrs, omit=shown.omit,
+                                 datasets=shown.datasets)
     headers = page_headers(request, plan.offset, plan.limit, len(result.records), result.total)
-    return _answer(result, tq, tm, lang, accept, ctx_url, headers, single=False)
+    return _answer(result, tq, tm, lang, accept, ctx_url, headers, single=False, shown=shown)
 
 
 async def query_temporal_batch(request: Request) -> Response:
@@ -102,10 +105,12 @@ async def query_temporal_batch(request: Request) -> Response:
     plan = build_plan(tenant, params, tm, broker.settings, require_filter=False,
                       selectors=several if isinstance(several, list) and len(several) > 1 else None)
     lang = _lang(params, tm)
-    result = await actions.query(broker, plan, tq)
+    shown = parse_shown(params, tm)
+    result = await actions.query(broker, plan, tq, shown=shown.attrs, omit=shown.omit,
+                                 datasets=shown.datasets)
     headers = page_headers(request, plan.offset, plan.limit, len(result.records), result.total)
     return _answer(result, tq, tm, lang, accept, response_context_url(framed.context_url),
-                   headers, single=False)
+                   headers, single=False, shown=shown)
 
 
 async def retrieve_temporal(request: Request) -> Response:
@@ -117,9 +122,12 @@ async def retrieve_temporal(request: Request) -> Response:
     tenant = await read_tenant(request, broker)
     tq = parse_temporal_query(params)
     types = [tm.expand(check_name(t, "entity type")) for t in split_list(params.get("type"))]
+    shown = parse_shown(params, tm)
     result = await actions.retrieve(broker, tenant, request.path_params["entity_id"], tq,
-                                    _attrs(params, tm), types or None)
-    return _answer(result, tq, tm, _lang(params, tm), accept, ctx_url, {}, single=True)
+                                    shown.attrs, types or None, omit=shown.omit,
+                                    datasets=shown.datasets)
+    return _answer(result, tq, tm, _lang(params, tm), accept, ctx_url, {}, single=True,
+                   shown=shown)
 
 
 async def create_temporal(request: Request) -> Response:
