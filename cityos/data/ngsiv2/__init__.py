@@ -1,0 +1,22 @@
+"""DM  the NGSI v2 API (FIWARE Orion's), a second face on the NGSI-LD broker's data (DM-BR-2, §9).
+
+Public interface: :data:`ROUTES` (mounted by the composition root), :func:`render_entity`
+(an internal entity in v2 JSON) and :func:`install_subscriptions` (the composition root calls it
+once so that ``/v2/subscriptions`` live in the NGSI-LD registry and notifier).
+See ADR 0008 and ``docs/ngsiv2.md``.
+"""
+
+from __future__ import annotations
+
+from cityos.data.ngsiv2.render import KEY_VALUES, NORMALIZED, VALUES, render_entity
+from cityos.data.ngsiv2.routes_attrs import ROUTES as _ATTRS
+from cityos.data.ngsiv2.routes_entities import ROUTES as _ENTITIES
+from cityos.data.ngsiv2.routes_meta import ROUTES as _META
+from cityos.data.ngsiv2.routes_ops import ROUTES as _OPS
+from cityos.data.ngsiv2.routes_subs import ROUTES as _SUBSCRIPTIONS
+from cityos.data.ngsiv2.sub_actions import install_subscriptions
+
+ROUTES = [*_META, *_ENTITIES, *_ATTRS, *_OPS, *_SUBSCRIPTIONS]
+
+__all__ = ["KEY_VALUES", "NORMALIZED", "ROUTES", "VALUES", "install_subscriptions",
+           "render_entity"]

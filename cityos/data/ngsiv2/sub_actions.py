@@ -1,0 +1,176 @@
+"""NGSI v2 subscription actions, storage and start-up wiring, on the NGSI-LD registry.
+
+A v2 subscription is stored as a generic document of kind :data:`KIND` (the v2 body as
+validated, its service path and times) and put in the one :class:`SubscriptionRegistry`; the
+registry reloads such documents at start-up through :func:`from_document`
+(:func:`install_subscriptions` tells it how).  Like the NGSI-LD actions: validate everything
+first (body, then the endpoint against the SSRF policy), write the document, then update the
+registry and tell the notifier, so the registry only ever matches stored subscriptions.
+
+``oneshot``: the first notification rendered for a oneshot subscription turns it ``inactive``
+(stored, so a restart does not fire it again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from typing import Any
+
+from cityos.core.problems import BadRequestData
+from cityos.data.ngsild import Broker
+from cityos.data.ngsild.notify import EndpointPolicy
+from cityos.data.ngsild.payload import utc_now
+from cityos.data.ngsild.subscriptions import NotifyItem, Subscription, SubscriptionRegistry
+from cityos.data.ngsild.terms import core_only
+from cityos.data.ngsiv2.errors import V2Error, bad_request
+from cityos.data.ngsiv2.sub_parse import V2_FACE, V2Spec, merge_patch, parse_v2_subscription
+from cityos.data.ngsiv2.sub_render import V2NotificationRenderer
+
+log = logging.getLogger("cityos.ngsiv2")
+
+KIND = "v2-subscription"
+NOT_FOUND = "The requested subscription has not been found. Check id"
+
+
+def new_id() -> str:
+    """An Orion-like subscription id (24 hexadecimal digits)."""
+    return secrets.token_hex(12)
+
+
+def to_document(sub: Subscription) -> dict[str, Any]:
+    """The stored form of a v2 subscription."""
+    spec = sub.extension
+    path = spec.service_path if isinstance(spec, V2Spec) else "/#"
+    return {"body": sub.document, "servicePath": path, "createdAt": sub.created_at,
+            "modifiedAt": sub.modified_at}
+
+
+def from_document(doc: dict[str, Any], tenant: str) -> Subscription:
+    """Rebuild a stored v2 subscription (``V2Error`` when it no longer validates)."""
+    body = doc["body"]
+    try:
+        sub = parse_v2_subscription(body, sub_id=body["id"], tenant=tenant,
+                                    service_path=doc.get("servicePath", "/#"), tm=core_only(),
+                                    now=doc.get("modifiedAt", ""), created_at=doc.get("createdAt"))
+    except V2Error as exc:
+        raise ValueError(exc.description) from None
+    return sub
+
+
+def registry_of(broker: Broker) -> SubscriptionRegistry:
+    """The one subscription registry (both faces')."""
+    registry = broker.registry
+    if not isinstance(registry, SubscriptionRegistry):
+        raise V2Error(500, "InternalServerError", "the subscription registry is not configured")
+    return registry
+
+
+def _check_endpoint(broker: Broker, sub: Subscription) -> None:
+    try:
+        EndpointPolicy.from_settings(broker.settings).check(sub.endpoint.uri)
+    except BadRequestData as exc:
+        raise bad_request(f"notification endpoint refused: {exc.detail}") from None
+
+
+async def _publish(broker: Broker, sub: Subscription, *, create: bool) -> None:
+    if not await broker.store.put_document(KIND, sub.tenant, sub.id, to_document(sub),
+                                           create=create):
+        raise V2Error(404, "NotFound", NOT_FOUND)
+    registry_of(broker).put(sub)
+    if broker.notifier is not None:
+        broker.notifier.subscription_changed(sub)
+
+
+async def create(broker: Broker, tenant: str, service_path: str, body: Any) -> str:
+    """POST /v2/subscriptions: the new id."""
+    if isinstance(body, dict) and "id" in body:
+        raise bad_request("a subscription id is given by the broker, not in the request")
+    sub = parse_v2_subscription(body, sub_id=new_id(), tenant=tenant, service_path=service_path,
+                                tm=core_only(), now=utc_now())
+    _check_endpoint(broker, sub)
+    await _publish(broker, sub, create=True)
+    return sub.id
+
+
+def retrieve(broker: Broker, tenant: str, sub_id: str) -> Subscription:
+    """One v2 subscription of the tenant, or 404 NotFound."""
+    sub = registry_of(broker).get(tenant, sub_id)
+    if sub is None or sub.face != V2_FACE:
+        raise V2Error(404, "NotFound", NOT_FOUND)
+    return sub
+
+
+def listed(broker: Broker, tenant: str) -> list[Subscription]:
+    """The tenant's v2 subscriptions, oldest first."""
+    return registry_of(broker).of_tenant(tenant, V2_FACE)
+
+
+async def update(broker: Broker, tenant: str, sub_id: str, patch: Any) -> None:
+    """PATCH /v2/subscriptions/{id}: the members given replace the stored ones."""
+    existing = retrieve(broker, tenant, sub_id)
+    spec = existing.extension
+    merged = merge_patch(existing.document, patch)
+    sub = parse_v2_subscription(merged, sub_id=sub_id, tenant=tenant,
+                                service_path=spec.service_path if isinstance(spec, V2Spec)
+                                else "/#", tm=core_only(), now=utc_now(),
+                                created_at=existing.created_at)
+    _check_endpoint(broker, sub)
+    if "status" in merged and merged.get("status") != "inactive":
+        registry = registry_of(broker)    # reactivated: a failing streak starts again
+        registry.counters(tenant, sub_id).consecutive_failures = 0
+    await _publish(broker, sub, create=False)
+
+
+async def delete(broker: Broker, tenant: str, sub_id: str) -> None:
+    """DELETE /v2/subscriptions/{id}."""
+    retrieve(broker, tenant, sub_id)
+    await broker.store.delete_document(KIND, tenant, sub_id)
+    registry_of(broker).remove(tenant, sub_id)
+    if broker.notifier is not None:
+        broker.notifier.subscription_removed(tenant, sub_id)
+
+
+class _OneshotRenderer(V2NotificationRenderer):
+    """The v2 renderer, which also turns a oneshot subscription inactive once it fires."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def encode(self, sub: Subscription, items: list[NotifyItem]) -> tuple[bytes, dict[str, str]]:
+        spec = sub.extension
+        if isinstance(spec, V2Spec) and spec.oneshot and sub.is_active:
+            sub.is_active = False      # at once: the lane sends nothing more for it
+            task = asyncio.get_running_loop().create_task(self._deactivate(sub))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return super().encode(sub, items)
+
+    async def _deactivate(self, sub: Subscription) -> None:
+        document = {**sub.document, "status": "inactive"}
+        spec = sub.extension
+        replacement = dataclasses.replace(
+            sub, is_active=False, document=document,
+            extension=dataclasses.replace(spec, oneshot=False) if isinstance(spec, V2Spec)
+            else spec)
+        try:
+            if await self.broker.store.put_document(KIND, sub.tenant, sub.id,
+                                                    to_document(replacement)):
+                registry_of(self.broker).put(replacement)
+        except Exception:
+            log.warning("could not store oneshot subscription %s as inactive", sub.id,
+                        exc_info=True)
+
+
+def install_subscriptions(broker: Broker, renderer: Any) -> None:
+    """Wire v2 subscriptions into the broker's registry and notification renderer.
+
+    Call once, before the registry loads (the composition root does): the registry then also
+    reloads ``v2-subscription`` documents, and ``renderer.register`` routes the notifications
+    of ``face == "ngsi-v2"`` subscriptions to the v2 renderer.
+    """
+    registry_of(broker).add_kind(KIND, from_document)
+    renderer.register(V2_FACE, _OneshotRenderer(broker))
