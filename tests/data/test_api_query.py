@@ -177,3 +177,44 @@ async def test_query_results_use_insertion_order(client: httpx.AsyncClient) -> N
     await seed(client)
     response = await client.get(f"{BASE}/entities", params={"type": "WeatherObserved"})
     assert [e["id"] for e in response.json()] == [s["id"] for s in STATIONS[:3]]
+
+
+# ETSI 018_18 / 019_18 (clause 4.21): attrs, pick and omit are mutually exclusive, on query and
+# retrieve alike (as on the temporal API, 020_22 / 021_22); each pair is 400 BadRequestData.
+PROJECTION_PAIRS = [
+    ("019_18_01 same member in pick and omit", {"pick": "name", "omit": "name"}),
+    ("019_18_02 pick and attrs", {"pick": "name", "attrs": "status"}),
+    ("019_18_03 omit and attrs", {"omit": "name", "attrs": "status"}),
+]
+
+
+@pytest.mark.parametrize(("etsi", "params"), PROJECTION_PAIRS, ids=[p[0] for p in PROJECTION_PAIRS])
+async def test_019_18_query_refuses_combined_projections(client: httpx.AsyncClient, etsi: str,
+                                                         params: dict[str, str]) -> None:
+    await seed(client)
+    response = await client.get(f"{BASE}/entities",
+                                params={"type": "WeatherObserved,Device", **params})
+    assert response.status_code == 400, etsi
+    assert response.json()["type"] == ERR + "BadRequestData"
+    assert response.json()["title"]
+
+
+@pytest.mark.parametrize(("etsi", "params"), PROJECTION_PAIRS, ids=[p[0] for p in PROJECTION_PAIRS])
+async def test_018_18_retrieve_refuses_combined_projections(client: httpx.AsyncClient, etsi: str,
+                                                            params: dict[str, str]) -> None:
+    await seed(client)
+    response = await client.get(f"{BASE}/entities/{STATIONS[0]['id']}", params=params)
+    assert response.status_code == 400, etsi.replace("019", "018")
+    assert response.json()["type"] == ERR + "BadRequestData"
+
+
+async def test_omit_and_pick_alone_still_shape_the_answer(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    url = f"{BASE}/entities/{STATIONS[0]['id']}"
+    omitted = (await client.get(url, params={"omit": "name,address,temperature,refDevice",
+                                             "options": "keyValues"})).json()
+    assert omitted == {"id": STATIONS[0]["id"], "type": "WeatherObserved", "status": "ok"}
+    picked = (await client.get(url, params={"pick": "id,name", "options": "keyValues"})).json()
+    assert picked == {"id": STATIONS[0]["id"], "name": "三宮"}
+    attrs = (await client.get(url, params={"attrs": "status", "options": "keyValues"})).json()
+    assert attrs == {"id": STATIONS[0]["id"], "type": "WeatherObserved", "status": "ok"}

@@ -84,10 +84,11 @@ def render_options(params: Mapping[str, str], tm: TermMap) -> RenderOptions:
     # level matter here, the join module reads the rest
     pick = list(parse_projection(params.get("pick"), "pick").members("pick"))
     omit = list(parse_projection(params.get("omit"), "omit").members("omit"))
-    if pick and omit:
-        raise BadRequestData("pick and omit must not be used together")
-    if pick and attrs:
-        raise BadRequestData("pick and attrs must not be used together")
+    # clause 4.21: attrs, pick and omit are mutually exclusive (ETSI 018_18 / 019_18), as on
+    # the temporal API (temporal/projection.py), so no operation accepts what another refuses
+    given = [name for name, names in (("attrs", attrs), ("pick", pick), ("omit", omit)) if names]
+    if len(given) > 1:
+        raise BadRequestData(f"{' and '.join(given)} must not be used together")
     keep: frozenset[str] | None = None
     pick_id = pick_type = True
     if attrs or pick:

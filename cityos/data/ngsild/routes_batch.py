@@ -11,6 +11,7 @@ from cityos.core.http import json_response
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild import actions, batch
 from cityos.data.ngsild.batch import BatchResult
+from cityos.data.ngsild.csource import batch_forwarding, federation_for
 from cityos.data.ngsild.join import parse_join, render_entities
 from cityos.data.ngsild.model import LOCATION
 from cityos.data.ngsild.negotiation import (
@@ -117,8 +118,14 @@ async def batch_query(request: Request) -> Response:
     opts = render_options({k: v for k, v in params.items() if k != "attrs"} |
                           ({"attrs": params["attrs"]} if "attrs" in params else {}), tm)
     spec = parse_join(params)
-    entities, total = await actions.query_entities(broker, plan)
+    federation = await federation_for(request, tenant)     # None: no registration (fast path)
+    if federation is None:
+        entities, total = await actions.query_entities(broker, plan)
+    else:
+        entities, total = await federation.query(broker.store, plan, tm,
+                                                 batch_body=await request.body())
     headers = page_headers(request, plan.offset, plan.limit, len(entities), total)
+    headers.update(federation.headers if federation else {})
     ctx_url = response_context_url(framed.context_url)
     geometry = LOCATION if accept == GEO_JSON else None
     items = await render_entities(broker, tenant, entities, tm, opts, spec, geometry)
@@ -185,11 +192,15 @@ def query_body_params(query: dict[str, Any]) -> dict[str, Any]:
 
 
 ROUTES = [
-    ngsild_route(f"{BASE}/entityOperations/create", batch_create,
+    ngsild_route(f"{BASE}/entityOperations/create", batch_forwarding("createBatch", batch_create),
                  methods=["POST"], name="batchEntityCreation"),
-    ngsild_route(f"{BASE}/entityOperations/upsert", batch_upsert, methods=["POST"], name="batchEntityUpsert"),
-    ngsild_route(f"{BASE}/entityOperations/update", batch_update, methods=["POST"], name="batchEntityUpdate"),
-    ngsild_route(f"{BASE}/entityOperations/merge", batch_merge, methods=["POST"], name="batchEntityMerge"),
-    ngsild_route(f"{BASE}/entityOperations/delete", batch_delete, methods=["POST"], name="batchEntityDelete"),
+    ngsild_route(f"{BASE}/entityOperations/upsert", batch_forwarding("upsertBatch", batch_upsert),
+                 methods=["POST"], name="batchEntityUpsert"),
+    ngsild_route(f"{BASE}/entityOperations/update", batch_forwarding("updateBatch", batch_update),
+                 methods=["POST"], name="batchEntityUpdate"),
+    ngsild_route(f"{BASE}/entityOperations/merge", batch_forwarding("mergeBatch", batch_merge),
+                 methods=["POST"], name="batchEntityMerge"),
+    ngsild_route(f"{BASE}/entityOperations/delete", batch_forwarding("deleteBatch", batch_delete),
+                 methods=["POST"], name="batchEntityDelete"),
     ngsild_route(f"{BASE}/entityOperations/query", batch_query, methods=["POST"], name="queryBatch"),
 ]

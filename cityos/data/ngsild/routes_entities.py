@@ -11,6 +11,7 @@ from starlette.responses import Response
 from cityos.core.problems import BadRequestData, NonexistentTenant, ResourceNotFound
 from cityos.data.ngsild import actions
 from cityos.data.ngsild.actions import AttrOutcome, Broker
+from cityos.data.ngsild.csource import federation_for, forwarding
 from cityos.data.ngsild.join import parse_join, render_entities
 from cityos.data.ngsild.negotiation import (
     GEO_JSON,
@@ -36,7 +37,8 @@ def broker_of(request: Request) -> Broker:
 async def read_tenant(request: Request, broker: Broker) -> str:
     """The tenant of a read: it must exist (``NonexistentTenant`` otherwise)."""
     tenant = tenant_of(request)
-    if tenant and not await broker.store.tenant_exists(tenant):
+    if tenant and not await broker.store.tenant_exists(tenant) and \
+            not await federation_for(request, tenant):     # a tenant of registrations only
         raise NonexistentTenant(f"tenant {tenant!r} does not exist")
     return tenant
 
@@ -67,8 +69,13 @@ async def query_entities(request: Request) -> Response:
     plan = build_plan(tenant, params, tm, broker.settings)
     opts = render_options(params, tm)
     spec = parse_join(params)
-    entities, total = await actions.query_entities(broker, plan)
+    federation = await federation_for(request, tenant)     # None: no registration (fast path)
+    if federation is None:
+        entities, total = await actions.query_entities(broker, plan)
+    else:
+        entities, total = await federation.query(broker.store, plan, tm)
     headers = page_headers(request, plan.offset, plan.limit, len(entities), total)
+    headers.update(federation.headers if federation else {})
     geometry = tm.expand(params.get("geometryProperty", "location")) if accept == GEO_JSON else None
     items = await render_entities(broker, tenant, entities, tm, opts, spec, geometry)
     body: Any = items if geometry is None else {"type": "FeatureCollection", "features": items}
@@ -97,8 +104,14 @@ async def retrieve_entity(request: Request) -> Response:
     params = request.query_params
     types = [tm.expand(t) for t in split_list(params.get("type"))] or None
     spec = parse_join(params)
-    entity = await actions.retrieve_entity(broker, tenant, request.path_params["entity_id"], types)
     opts = render_options(params, tm)
+    federation = await federation_for(request, tenant)     # None: no registration (fast path)
+    if federation is None:
+        entity = await actions.retrieve_entity(broker, tenant, request.path_params["entity_id"],
+                                               types)
+    else:
+        entity = await federation.retrieve(broker.store, tenant, request.path_params["entity_id"],
+                                           types, opts.attrs, tm)
     if "attrs" in params and opts.attrs is not None and opts.attrs.isdisjoint(entity["attrs"]):
         # clause 5.7.1 (and the ETSI test suite, 018_03_02): none of the requested attributes
         raise ResourceNotFound(f"entity {entity['id']} has none of the attributes "
@@ -110,7 +123,7 @@ async def retrieve_entity(request: Request) -> Response:
     body: Any = items[0] if len(items) == 1 else items
     if geometry is not None and len(items) > 1:
         body = {"type": "FeatureCollection", "features": items}
-    return with_context(body, accept, ctx_url)
+    return with_context(body, accept, ctx_url, headers=federation.headers if federation else None)
 
 
 async def replace_entity(request: Request) -> Response:
@@ -210,21 +223,26 @@ async def delete_attribute(request: Request) -> Response:
 
 
 ROUTES = [
-    ngsild_route(f"{BASE}/entities", create_entity, methods=["POST"], name="createEntity"),
+    ngsild_route(f"{BASE}/entities", forwarding("createEntity", create_entity),
+                 methods=["POST"], name="createEntity"),
     ngsild_route(f"{BASE}/entities", query_entities, methods=["GET"], name="queryEntity"),
     ngsild_route(f"{BASE}/entities", purge_entities, methods=["DELETE"], name="deleteEntities"),
     ngsild_route(f"{BASE}/entities/{{entity_id}}", retrieve_entity, methods=["GET"], name="retrieveEntity"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}", replace_entity, methods=["PUT"], name="replaceEntity"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}", merge_entity, methods=["PATCH"], name="mergeEntity"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}", delete_entity, methods=["DELETE"], name="deleteEntity"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs", append_attributes,
+    ngsild_route(f"{BASE}/entities/{{entity_id}}", forwarding("replaceEntity", replace_entity),
+                 methods=["PUT"], name="replaceEntity"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}", forwarding("mergeEntity", merge_entity),
+                 methods=["PATCH"], name="mergeEntity"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}", forwarding("deleteEntity", delete_entity),
+                 methods=["DELETE"], name="deleteEntity"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs", forwarding("appendAttrs", append_attributes),
                  methods=["POST"], name="appendAttrs"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs", update_attributes,
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs", forwarding("updateAttrs", update_attributes),
                  methods=["PATCH"], name="updateAttrs"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}", partial_attribute_update,
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}",
+                 forwarding("updateAttrs", partial_attribute_update),
                  methods=["PATCH"], name="partialAttrUpdate"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}", replace_attribute,
-                 methods=["PUT"], name="replaceAttrs"),
-    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}", delete_attribute,
-                 methods=["DELETE"], name="deleteAttrs"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}",
+                 forwarding("replaceAttrs", replace_attribute), methods=["PUT"], name="replaceAttrs"),
+    ngsild_route(f"{BASE}/entities/{{entity_id}}/attrs/{{attr:path}}",
+                 forwarding("deleteAttrs", delete_attribute), methods=["DELETE"], name="deleteAttrs"),
 ]

@@ -1,0 +1,55 @@
+"""Registrations rendered for readers: compacted against the reader's ``@context``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cityos.data.ngsild.csource.model import Registration
+from cityos.data.ngsild.terms import TermMap
+
+_ORDER = ("registrationName", "description", "endpoint", "mode", "operations",
+          "contextSourceInfo", "observationInterval", "managementInterval", "location",
+          "observationSpace", "operationSpace", "expiresAt", "tenant", "scope", "management",
+          "refreshRate")
+_STATUS = ("status", "timesSent", "timesFailed", "lastSuccess", "lastFailure")
+
+
+def render_registration(reg: Registration, tm: TermMap, *, sys_attrs: bool = False
+                        ) -> dict[str, Any]:
+    """The registration as an NGSI-LD ContextSourceRegistration object."""
+    doc = reg.doc
+    out: dict[str, Any] = {"id": reg.id, "type": doc["type"]}
+    out["information"] = [_info(info, tm) for info in doc["information"]]
+    for key in _ORDER:
+        if key in doc:
+            out[key] = doc[key]
+    for iri, value in (doc.get("extra") or {}).items():
+        out[tm.compact(iri)] = value
+    for key in _STATUS:
+        if key in reg.status:
+            out[key] = reg.status[key]
+    if sys_attrs:
+        out["createdAt"] = doc["createdAt"]
+        out["modifiedAt"] = doc["modifiedAt"]
+    return out
+
+
+def _info(info: dict[str, Any], tm: TermMap) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "entities" in info:
+        out["entities"] = [_entity(e, tm) for e in info["entities"]]
+    for key in ("propertyNames", "relationshipNames"):
+        if key in info:
+            out[key] = [tm.compact(name) for name in info[key]]
+    return out
+
+
+def _entity(entity: dict[str, Any], tm: TermMap) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "id" in entity:
+        out["id"] = entity["id"]
+    if "idPattern" in entity:
+        out["idPattern"] = entity["idPattern"]
+    types = [tm.compact(t) for t in entity["types"]]
+    out["type"] = types[0] if len(types) == 1 else types
+    return out
