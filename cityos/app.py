@@ -18,16 +18,25 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityos import __version__
+from cityos.assets.devices import ROUTES as DEVICE_ROUTES
+from cityos.assets.systems import ROUTES as SYSTEM_ROUTES
+from cityos.assets.systems import SystemScheduler
 from cityos.core.http import handle_http_exception, handle_problem, handle_unexpected, json_response
 from cityos.core.problems import Problem
 from cityos.core.settings import Settings
 from cityos.data.ngsild import ROUTES as NGSILD_ROUTES
 from cityos.data.ngsild import Broker, ContextResolver
+from cityos.data.ngsild.csource import close_index
 from cityos.data.ngsild.events import BrokerEvents
 from cityos.data.ngsild.notify.dispatcher import Notifier
 from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.subscriptions import SubscriptionRegistry, render_notification
 from cityos.data.ngsild.temporal.retention import parse_retention, retention_loop
+from cityos.data.ngsiv2 import ROUTES as NGSIV2_ROUTES
+from cityos.data.ngsiv2 import install_subscriptions as install_v2_subscriptions
+from cityos.ingest.importers import ROUTES as IMPORT_ROUTES
+from cityos.ingest.iot import ROUTES as IOT_ROUTES
+from cityos.ingest.iot import IotRuntime
 
 log = logging.getLogger("cityos")
 
@@ -40,6 +49,9 @@ async def health(request: Request) -> Response:
         # totals only: the per-subscription backlog names other tenants' subscriptions
         body["notifications"] = {k: v for k, v in broker.notifier.metrics().items()
                                  if k != "backlog"}
+    iot: IotRuntime | None = getattr(request.app.state, "iot_runtime", None)
+    if iot is not None:
+        body["iot"] = iot.health()
     return json_response(body)
 
 
@@ -62,9 +74,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         linger=settings.notification_linger)
     broker = Broker(store=store, resolver=resolver, settings=settings, registry=registry,
                     notifier=notifier)
+    install_v2_subscriptions(broker, render_notification)   # /v2/subscriptions: same registry
     store.observer = BrokerEvents(
         history=settings.history_enabled, matcher=registry, deliver=notifier.submit,
         wants_previous=registry.wants_previous)
+    iot = IotRuntime(broker, settings)   # wraps store.observer to hear of command updates
+    systems = SystemScheduler(broker, settings.systems_poll_interval)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -80,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             preload_demo_contexts(resolver)
         await notifier.start()
+        await iot.start()
+        await systems.start()
         retention = asyncio.create_task(retention_loop(store, settings), name="history-retention")
         try:
             yield
@@ -87,13 +104,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await retention
+            await systems.stop()
+            await iot.stop()
             await notifier.stop()
+            await close_index(app)              # csource/: forwarding client
             await store.close()
 
     routes: list[BaseRoute] = [
         Route("/", root, methods=["GET"], include_in_schema=False),
         Route("/health", health, methods=["GET"]),
         *NGSILD_ROUTES,
+        *NGSIV2_ROUTES,
+        *IOT_ROUTES,
+        *DEVICE_ROUTES,
+        *SYSTEM_ROUTES,
+        *IMPORT_ROUTES,
         *_docs_routes(),
     ]
     handlers: dict[Any, Any] = {Problem: handle_problem, HTTPException: handle_http_exception,
@@ -102,6 +127,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     middleware=[Middleware(TrailingSlashMiddleware)])
     app.state.broker = broker
     app.state.settings = settings
+    app.state.systems = systems
+    app.state.iot_runtime, app.state.iot, app.state.devices = iot, iot.agent, iot.devices
     return app
 
 

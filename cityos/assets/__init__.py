@@ -1,1 +1,4 @@
-"""AS  asset management — devices, systems, actuator commands (AS-*). Not built yet."""
+"""AS  asset management — devices, systems, actuator commands (AS-*).
+
+External systems pulled on a schedule: :mod:`cityos.assets.systems`.
+"""

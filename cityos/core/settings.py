@@ -62,6 +62,30 @@ class Settings:
     notification_deny: str = _setting(
         "private", "Comma-separated hosts or CIDR networks notifications must not go to; "
         "'private' = loopback, link-local, private and reserved ranges. The allow list wins.")
+    systems_poll_interval: float = _setting(
+        5.0, "Seconds between checks for external systems (/assets/v1/systems) due to be pulled; "
+        "0 switches the scheduler off. Outgoing pulls obey CITYOS_NOTIFICATION_ALLOW / _DENY.")
+    federation_timeout: float = _setting(
+        3.0, "Seconds a request forwarded to a registered context source may take before it is "
+        "given up (the answer then carries an NGSILD-Warning).")
+    federation_id: str = _setting(
+        "", "This broker's name in Via headers of forwarded requests (loop detection). "
+        "Empty: cityos-<host>-<port>.")
+    iot_mqtt_url: str = _setting(
+        "", "IoT agent: MQTT broker for device messages, e.g. mqtt://127.0.0.1:1883. Empty "
+        "(the embedded default): the agent takes HTTP only (/iot/json, /iot/d).")
+    iot_mqtt_client_id: str = _setting(
+        "cityos-iot-agent", "IoT agent: fixed MQTT client id of its persistent session (one per "
+        "node: messages published while the node is down wait for it under this id).")
+    iot_batch_size: int = _setting(
+        500, "IoT agent: most measurements written in one store transaction "
+        "(capped by CITYOS_MAX_BATCH_SIZE).")
+    iot_offline_factor: float = _setting(
+        3.0, "IoT agent: a device with an expected_interval that sends nothing for this many "
+        "intervals is marked deviceState=offline.")
+    iot_command_timeout: float = _setting(
+        30.0, "IoT agent: seconds a device has to report a command's result before its status "
+        "becomes EXPIRED.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
 
     @classmethod

@@ -370,6 +370,11 @@ TAGS = [
     {"name": "Subscriptions",
      "description": "サブスクリプション: notify HTTP or MQTT endpoints of changes"},
     {"name": "Temporal", "description": "時系列: the history of every attribute, aggregations"},
+    {"name": "Context sources",
+     "description": "分散データ: register other systems and cities; requests are forwarded to them"},
+    {"name": "IoT agent",
+     "description": "IoTエージェント: FIWARE-compatible provisioning and device measures"},
+    {"name": "Devices", "description": "デバイス管理: devices and their state"},
     {"name": "System", "description": "運用: health"},
 ]
 
@@ -421,6 +426,18 @@ def _extra_paths() -> dict[str, Schema]:
     from cityos.gateway.openapi_subscriptions import subscription_paths
 
     paths: dict[str, Schema] = dict(subscription_paths())
+    from cityos.gateway.openapi_csource import csource_paths
+
+    paths.update(csource_paths())
+    from cityos.gateway.openapi_iot import iot_paths
+
+    paths.update(iot_paths())
+    from cityos.gateway.openapi_ngsiv2 import ngsiv2_paths
+
+    paths.update(ngsiv2_paths())
+    from cityos.gateway.openapi_systems import systems_paths
+
+    paths.update(systems_paths())
     try:
         from cityos.gateway.openapi_temporal import temporal_paths
     except ImportError:   # the temporal API is optional

@@ -1,1 +1,4 @@
-"""ED  external data integration — IoT agent, importers, payload transforms (ED-*). Not built yet."""
+"""ED  external data integration — IoT agent, importers, payload transforms (ED-*).
+
+File importers (CSV, GeoJSON, recommended datasets): :mod:`cityos.ingest.importers`.
+"""

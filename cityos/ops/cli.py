@@ -81,6 +81,19 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _register_subcommands() -> None:
+    from cityos.ops.cli_devices import register as register_devices
+    from cityos.ops.cli_import import register as register_import
+    from cityos.ops.cli_systems import register as register_systems
+
+    register_import(app)
+    register_systems(app)
+    register_devices(app)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Entry point of the ``cityos`` console script."""
     app()
