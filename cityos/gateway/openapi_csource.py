@@ -13,10 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from cityos.gateway.openapi_params import problem_ref
+from cityos.gateway.openapi_subscriptions import (
+    JSON,
+    JSON_LD,
+    LINK,
+    LOCATION_HEADER,
+    MERGE_PATCH,
+    SUB_ID_PARAM,
+    SYS_ATTRS,
+    TENANT,
+    Schema,
+    error_responses,
+    ok_response,
+    param_ref,
+)
 
-Schema = dict[str, Any]
-JSON, JSON_LD, MERGE_PATCH = "application/json", "application/ld+json", "application/merge-patch+json"
 TAG = "Context sources"
 OPERATIONS = ["federationOps", "updateOps", "retrieveOps", "redirectionOps", "createEntity",
               "updateAttrs", "appendAttrs", "deleteAttrs", "deleteEntity", "mergeEntity",
@@ -81,11 +92,6 @@ EXAMPLE: Schema = {
     "contextSourceInfo": [{"key": "Authorization", "value": "Bearer <token of city A>"}],
 }
 
-_TENANT = {"$ref": "#/components/parameters/NGSILD-Tenant"}
-_LINK = {"$ref": "#/components/parameters/Link"}
-_SYS_ATTRS: Schema = {"name": "options", "in": "query", "required": False,
-                      "description": "`sysAttrs` adds createdAt and modifiedAt.",
-                      "schema": {"enum": ["sysAttrs"]}}
 _ID: Schema = {"name": "reg_id", "in": "path", "required": True,
                "description": "The registration id (a URI).", "schema": {"type": "string"}}
 _CONFLICT: Schema = {"description": "An exclusive or redirect registration overlaps existing "
@@ -93,26 +99,9 @@ _CONFLICT: Schema = {"description": "An exclusive or redirect registration overl
                      "content": {JSON: {"schema": {"type": "object"}}}}
 
 
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/parameters/{name}"}
-
-
 def _query(name: str, description: str) -> Schema:
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": {"type": "string"}}
-
-
-def _errors(*statuses: str) -> dict[str, Schema]:
-    return {status: problem_ref(status) for status in statuses}
-
-
-def _ok(schema: Schema, example: Any, description: str, paged: bool = False) -> Schema:
-    headers: Schema = {"Link": {"$ref": "#/components/headers/Link"}}
-    if paged:
-        headers["NGSILD-Results-Count"] = {"$ref": "#/components/headers/NGSILD-Results-Count"}
-    return {"description": description, "headers": headers, "content": {
-        m: {"schema": schema, "examples": {"kobe": {"summary": "神戸市", "value": example}}}
-        for m in (JSON, JSON_LD)}}
 
 
 def csource_paths() -> dict[str, Any]:
@@ -124,15 +113,15 @@ def csource_paths() -> dict[str, Any]:
                        "registration covers are forwarded to `endpoint` and merged with local "
                        "data. 409 Conflict when an exclusive or redirect registration overlaps "
                        "existing data (clause 5.9.2.4).",
-        "parameters": [_TENANT, _LINK],
+        "parameters": [TENANT, LINK],
         "requestBody": {"required": True, "content": {
             m: {"schema": REGISTRATION, "examples": {"kobe": {"summary": "神戸市",
                                                               "value": EXAMPLE}}}
             for m in (JSON, JSON_LD)}},
         "responses": {"201": {"description": "Created; `Location` is "
                                              "/ngsi-ld/v1/csourceRegistrations/{id}",
-                              "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
-                      **_errors("400", "413", "415", "503"), "409": _CONFLICT},
+                              "headers": LOCATION_HEADER},
+                      **error_responses("400", "413", "415", "503"), "409": _CONFLICT},
     }
     query = {
         "operationId": "queryCSR", "tags": [TAG],
@@ -140,44 +129,43 @@ def csource_paths() -> dict[str, Any]:
         "description": "Registrations that may provide the entities described by `type`, `id`, "
                        "`idPattern`, `attrs`, `q`; `csf` filters on the registration's own "
                        "properties; a geo-query tests its `location`.",
-        "parameters": [_TENANT, _LINK, _ref("type"), _ref("id"), _ref("idPattern"),
-                       _ref("attrs"), _ref("q"),
+        "parameters": [TENANT, LINK, *map(param_ref, ("type", "id", "idPattern", "attrs", "q")),
                        _query("csf", "A q expression over the registration's properties."),
-                       _ref("georel"), _ref("geometry"), _ref("coordinates"),
-                       _ref("geoproperty"), _ref("limit"), _ref("offset"), _ref("count"),
-                       _SYS_ATTRS],
-        "responses": {"200": _ok({"type": "array", "items": REGISTRATION}, [EXAMPLE],
-                                 "One page of registrations", paged=True),
-                      **_errors("400", "403", "406", "503")},
+                       *map(param_ref, ("georel", "geometry", "coordinates", "geoproperty",
+                                        "limit", "offset", "count")),
+                       SYS_ATTRS],
+        "responses": {"200": ok_response({"type": "array", "items": REGISTRATION}, [EXAMPLE],
+                                         "One page of registrations", paged=True),
+                      **error_responses("400", "403", "406", "503")},
     }
     retrieve = {
         "operationId": "retrieveCSR", "tags": [TAG],
         "summary": "Retrieve a registration / 登録の取得",
         "description": "The registration with its forwarding status (status, timesSent, "
                        "timesFailed, lastSuccess, lastFailure) once requests were forwarded.",
-        "parameters": [_TENANT, _LINK, _SYS_ATTRS],
-        "responses": {"200": _ok(REGISTRATION, EXAMPLE, "The registration"),
-                      **_errors("400", "404", "406", "503")},
+        "parameters": [TENANT, LINK, SYS_ATTRS],
+        "responses": {"200": ok_response(REGISTRATION, EXAMPLE, "The registration"),
+                      **error_responses("400", "404", "406", "503")},
     }
     update = {
         "operationId": "updateCSR", "tags": [TAG],
         "summary": "Update a registration / 登録の更新",
         "description": "Each member of the body replaces the stored one (`expiresAt: null` "
                        "removes the expiry); the result is validated whole.",
-        "parameters": [_TENANT, _LINK],
+        "parameters": [TENANT, LINK],
         "requestBody": {"required": True, "content": {
             m: {"schema": {"type": "object"}, "examples": {"endpoint": {
                 "summary": "new endpoint", "value": {"endpoint": "https://city-a.example.jp/v2"}}}}
             for m in (JSON, JSON_LD, MERGE_PATCH)}},
         "responses": {"204": {"description": "Updated"},
-                      **_errors("400", "404", "413", "415", "503"), "409": _CONFLICT},
+                      **error_responses("400", "404", "413", "415", "503"), "409": _CONFLICT},
     }
     delete = {
         "operationId": "deleteCSR", "tags": [TAG],
         "summary": "Delete a registration / 登録の削除",
         "description": "Entity requests are no longer forwarded to the source.",
-        "parameters": [_TENANT],
-        "responses": {"204": {"description": "Deleted"}, **_errors("400", "404", "503")},
+        "parameters": [TENANT],
+        "responses": {"204": {"description": "Deleted"}, **error_responses("400", "404", "503")},
     }
     return {
         "/ngsi-ld/v1/csourceRegistrations": {"get": query, "post": create},
@@ -217,8 +205,6 @@ CSUB_EXAMPLE: Schema = {
     "notification": {"endpoint": {"uri": "https://receiver.example.jp/csources",
                                   "accept": JSON}},
 }
-_SUB_ID: Schema = {"name": "sub_id", "in": "path", "required": True,
-                   "description": "The subscription id (a URI).", "schema": {"type": "string"}}
 
 
 def csub_paths() -> dict[str, Any]:
@@ -233,39 +219,38 @@ def csub_paths() -> dict[str, Any]:
                      "summary": "Subscribe to registrations / 登録の購読",
                      "description": "Stored, then notified once with the registrations "
                                     "matching now.",
-                     "parameters": [_TENANT, _LINK], "requestBody": body,
+                     "parameters": [TENANT, LINK], "requestBody": body,
                      "responses": {"201": {"description": "Created",
-                                           "headers": {"Location": {
-                                               "$ref": "#/components/headers/Location"}}},
-                                   **_errors("400", "409", "413", "415", "422", "503")}},
+                                           "headers": LOCATION_HEADER},
+                                   **error_responses("400", "409", "413", "415", "422", "503")}},
             "get": {"operationId": "queryCSRSubscription", "tags": tag,
                     "summary": "List csource subscriptions / 登録購読の一覧",
                     "description": "The tenant's csource subscriptions, oldest first.",
-                    "parameters": [_TENANT, _LINK, _ref("limit"), _ref("offset"),
-                                   _ref("count"), _SYS_ATTRS],
-                    "responses": {"200": _ok({"type": "array", "items": CSUB}, [CSUB_EXAMPLE],
-                                             "One page", paged=True),
-                                  **_errors("400", "403", "406", "503")}}},
+                    "parameters": [TENANT, LINK, param_ref("limit"), param_ref("offset"),
+                                   param_ref("count"), SYS_ATTRS],
+                    "responses": {"200": ok_response({"type": "array", "items": CSUB},
+                                                     [CSUB_EXAMPLE], "One page", paged=True),
+                                  **error_responses("400", "403", "406", "503")}}},
         "/ngsi-ld/v1/csourceSubscriptions/{sub_id}": {
-            "parameters": [_SUB_ID],
+            "parameters": [SUB_ID_PARAM],
             "get": {"operationId": "retrieveCSRSubscription", "tags": tag,
                     "summary": "Retrieve a csource subscription / 登録購読の取得",
                     "description": "With status and delivery counters in `notification`.",
-                    "parameters": [_TENANT, _LINK, _SYS_ATTRS],
-                    "responses": {"200": _ok(CSUB, CSUB_EXAMPLE, "The subscription"),
-                                  **_errors("400", "404", "406", "503")}},
+                    "parameters": [TENANT, LINK, SYS_ATTRS],
+                    "responses": {"200": ok_response(CSUB, CSUB_EXAMPLE, "The subscription"),
+                                  **error_responses("400", "404", "406", "503")}},
             "patch": {"operationId": "updateCSRSubscription", "tags": tag,
                       "summary": "Update a csource subscription / 登録購読の更新",
                       "description": "The given members replace the stored ones.",
-                      "parameters": [_TENANT, _LINK],
+                      "parameters": [TENANT, LINK],
                       "requestBody": {"required": True, "content": {
                           m: {"schema": {"type": "object"}} for m in (JSON, JSON_LD, MERGE_PATCH)}},
                       "responses": {"204": {"description": "Updated"},
-                                    **_errors("400", "404", "413", "415", "422", "503")}},
+                                    **error_responses("400", "404", "413", "415", "422", "503")}},
             "delete": {"operationId": "deleteCSRSubscription", "tags": tag,
                        "summary": "Delete a csource subscription / 登録購読の削除",
                        "description": "No more csourceNotifications.",
-                       "parameters": [_TENANT],
+                       "parameters": [TENANT],
                        "responses": {"204": {"description": "Deleted"},
-                                     **_errors("400", "404", "503")}}},
+                                     **error_responses("400", "404", "503")}}},
     }

@@ -127,25 +127,25 @@ READ_EXAMPLE: Schema = {**EXAMPLE, "status": "active",
                                          "lastNotification": "2026-11-25T00:00:00.000Z",
                                          "lastSuccess": "2026-11-25T00:00:00.000Z"}}
 
-_TENANT = {"$ref": "#/components/parameters/NGSILD-Tenant"}
-_LINK = {"$ref": "#/components/parameters/Link"}
-_SYS_ATTRS: Schema = {"name": "options", "in": "query", "required": False,
-                      "description": "`sysAttrs` adds createdAt and modifiedAt.",
-                      "schema": {"enum": ["sysAttrs"]}}
-_ID: Schema = {"name": "sub_id", "in": "path", "required": True,
-               "description": "The subscription id (a URI).", "schema": {"type": "string"}}
+# Building blocks shared with the other subscription-like API, /csourceSubscriptions and
+# /csourceRegistrations (openapi_csource), so that both describe tenants, paging and errors alike.
+TENANT: Schema = {"$ref": "#/components/parameters/NGSILD-Tenant"}
+LINK: Schema = {"$ref": "#/components/parameters/Link"}
+SYS_ATTRS: Schema = {"name": "options", "in": "query", "required": False,
+                     "description": "`sysAttrs` adds createdAt and modifiedAt.",
+                     "schema": {"enum": ["sysAttrs"]}}
+SUB_ID_PARAM: Schema = {"name": "sub_id", "in": "path", "required": True,
+                        "description": "The subscription id (a URI).", "schema": {"type": "string"}}
+LOCATION_HEADER: Schema = {"Location": {"$ref": "#/components/headers/Location"}}
 
 
-def _ref(name: str) -> Schema:
+def param_ref(name: str) -> Schema:
+    """A reference to the shared component parameter ``name`` (``limit``, ``type``, ...)."""
     return {"$ref": f"#/components/parameters/{name}"}
 
 
-def _body(examples: dict[str, Schema], media: tuple[str, ...] = (JSON, JSON_LD)) -> Schema:
-    return {"required": True, "content": {
-        m: {"schema": SUBSCRIPTION, "examples": examples} for m in media}}
-
-
-def _ok(schema: Schema, example: Any, description: str, paged: bool = False) -> Schema:
+def ok_response(schema: Schema, example: Any, description: str, paged: bool = False) -> Schema:
+    """A 200 response in JSON and JSON-LD with one example; ``paged`` adds the count header."""
     headers: Schema = {"Link": {"$ref": "#/components/headers/Link"}}
     if paged:
         headers["NGSILD-Results-Count"] = {"$ref": "#/components/headers/NGSILD-Results-Count"}
@@ -154,8 +154,14 @@ def _ok(schema: Schema, example: Any, description: str, paged: bool = False) -> 
         for m in (JSON, JSON_LD)}}
 
 
-def _errors(*statuses: str) -> dict[str, Schema]:
+def error_responses(*statuses: str) -> dict[str, Schema]:
+    """The shared problem-details responses of these statuses."""
     return {status: problem_ref(status) for status in statuses}
+
+
+def _body(examples: dict[str, Schema], media: tuple[str, ...] = (JSON, JSON_LD)) -> Schema:
+    return {"required": True, "content": {
+        m: {"schema": SUBSCRIPTION, "examples": examples} for m in media}}
 
 
 def subscription_paths() -> dict[str, Any]:
@@ -166,55 +172,55 @@ def subscription_paths() -> dict[str, Any]:
         "description": "Validates the whole subscription (400 BadRequestData names the member at "
                        "fault), checks the endpoint against the SSRF policy, stores it and starts "
                        "matching. `expiresAt` may carry any offset (`+09:00`) and must be in the future.",
-        "parameters": [_TENANT, _LINK],
+        "parameters": [TENANT, LINK],
         "requestBody": _body({"http": {"summary": "HTTP, keyValues, q and geoQ", "value": EXAMPLE},
                               "mqtt": {"summary": "MQTT endpoint", "value": MQTT_EXAMPLE}}),
         "responses": {"201": {"description": "Created; `Location` is /ngsi-ld/v1/subscriptions/{id}",
-                              "headers": {"Location": {"$ref": "#/components/headers/Location"}}},
-                      **_errors("400", "409", "413", "415", "503")},
+                              "headers": LOCATION_HEADER},
+                      **error_responses("400", "409", "413", "415", "503")},
     }
     query = {
         "operationId": "querySubscription", "tags": [TAG],
         "summary": "List subscriptions / サブスクリプション一覧",
         "description": "The tenant's subscriptions, oldest first, paged with limit/offset; names are "
                        "compacted with the `Link` @context of the request.",
-        "parameters": [_TENANT, _LINK, _ref("limit"), _ref("offset"), _ref("count"), _SYS_ATTRS],
-        "responses": {"200": _ok({"type": "array", "items": SUBSCRIPTION}, [READ_EXAMPLE],
-                                 "One page of subscriptions", paged=True),
-                      **_errors("400", "403", "404", "406", "503")},
+        "parameters": [TENANT, LINK, *map(param_ref, ("limit", "offset", "count")), SYS_ATTRS],
+        "responses": {"200": ok_response({"type": "array", "items": SUBSCRIPTION},
+                                         [READ_EXAMPLE], "One page of subscriptions", paged=True),
+                      **error_responses("400", "403", "404", "406", "503")},
     }
     retrieve = {
         "operationId": "retrieveSubscription", "tags": [TAG],
         "summary": "Retrieve a subscription / サブスクリプション取得",
         "description": "The subscription as written, with `status` (active, paused, expired) and "
                        "the delivery counters in `notification` once something was sent.",
-        "parameters": [_TENANT, _LINK, _SYS_ATTRS],
-        "responses": {"200": _ok(SUBSCRIPTION, READ_EXAMPLE, "The subscription"),
-                      **_errors("400", "404", "406", "503")},
+        "parameters": [TENANT, LINK, SYS_ATTRS],
+        "responses": {"200": ok_response(SUBSCRIPTION, READ_EXAMPLE, "The subscription"),
+                      **error_responses("400", "404", "406", "503")},
     }
     update = {
         "operationId": "updateSubscription", "tags": [TAG],
         "summary": "Update a subscription / サブスクリプション更新",
         "description": "Each member of the body replaces the stored one; `null` removes a member; "
                        "`notification` is merged member by member. The result is validated whole.",
-        "parameters": [_TENANT, _LINK],
+        "parameters": [TENANT, LINK],
         "requestBody": {"required": True, "content": {
             m: {"schema": {"type": "object"}, "examples": {
                 "pause": {"summary": "一時停止 / pause", "value": {"isActive": False}},
                 "format": {"summary": "keyValues", "value": {"notification": {"format": "keyValues"}}}}}
             for m in (JSON, JSON_LD, MERGE_PATCH)}},
         "responses": {"204": {"description": "Updated"},
-                      **_errors("400", "404", "413", "415", "503")},
+                      **error_responses("400", "404", "413", "415", "503")},
     }
     delete = {
         "operationId": "deleteSubscription", "tags": [TAG],
         "summary": "Delete a subscription / サブスクリプション削除",
         "description": "Stops notifications and forgets the subscription and its counters.",
-        "parameters": [_TENANT],
-        "responses": {"204": {"description": "Deleted"}, **_errors("400", "404", "503")},
+        "parameters": [TENANT],
+        "responses": {"204": {"description": "Deleted"}, **error_responses("400", "404", "503")},
     }
     return {
         "/ngsi-ld/v1/subscriptions": {"post": create, "get": query},
-        "/ngsi-ld/v1/subscriptions/{sub_id}": {"parameters": [_ID], "get": retrieve,
+        "/ngsi-ld/v1/subscriptions/{sub_id}": {"parameters": [SUB_ID_PARAM], "get": retrieve,
                                                "patch": update, "delete": delete},
     }

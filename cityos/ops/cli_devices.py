@@ -12,8 +12,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,43 +21,19 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from cityos.core.settings import Settings
+from cityos.ops.cli_common import Database, Url, request
 
 devices_app = typer.Typer(help="Devices: provisioning, state and a load simulator.",
                           no_args_is_help=True)
 BASE = "/assets/v1/devices"
-Database = Annotated[str | None, typer.Option(help="Use this database in-process.")]
-Url = Annotated[str | None, typer.Option(help="Use a running server, e.g. http://127.0.0.1:8080.")]
 Tenant = Annotated[str, typer.Option(help="Tenant (fiware-service) of the devices.")]
-
-
-@asynccontextmanager
-async def _api(database: str | None, url: str | None, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"NGSILD-Tenant": tenant, "fiware-service": tenant} if tenant else {}
-    if database and url:
-        raise typer.BadParameter("give --database or --url, not both", param_hint="--url")
-    if url:
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60.0) as client:
-            yield client
-        return
-    from cityos.app import create_app
-
-    app = create_app(Settings.load(database_url=database))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://cityos.local",
-                                     headers=headers, timeout=60.0) as client:
-            yield client
 
 
 def _call(database: str | None, url: str | None, tenant: str, method: str, path: str,
           body: Any = None) -> Any:
-    async def go() -> httpx.Response:
-        async with _api(database, url, tenant) as client:
-            return await client.request(method, path, json=body)
-
+    headers = {"NGSILD-Tenant": tenant, "fiware-service": tenant} if tenant else {}
     try:
-        response = asyncio.run(go())
+        response = request(database, url, headers, 60.0, method, path, body)
     except httpx.HTTPError as exc:
         raise typer.BadParameter(f"cannot reach CityOS: {exc}", param_hint="--url") from None
     if response.status_code >= 400:

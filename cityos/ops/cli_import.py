@@ -30,6 +30,7 @@ from cityos.ingest.importers import (
     prepare_file,
     run_import,
 )
+from cityos.ops.cli_common import one_target
 
 SHOWN_REJECTIONS = 20
 
@@ -66,8 +67,7 @@ def import_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Import a CSV (Japan's recommended datasets, or any CSV with --mapping) or GeoJSON file."""
-    if database and url:
-        raise typer.BadParameter("give --database or --url, not both", param_hint="--url")
+    one_target(database, url)
     console = Console(stderr=True)
     try:
         rules: Mapping | None = load_mapping(mapping) if mapping else None

@@ -7,10 +7,7 @@ happen only with ``cityos systems run``).
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,44 +16,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cityos.core.settings import Settings
+from cityos.ops.cli_common import Database, Url, request
 
 systems_app = typer.Typer(help="External systems CityOS pulls data from (Orion, NGSI-LD, JSON, "
                                "CSV, GeoJSON).", no_args_is_help=True)
 BASE = "/assets/v1/systems"
 
-Database = Annotated[str | None, typer.Option(help="Use this database in-process.")]
-Url = Annotated[str | None, typer.Option(help="Use a running server, e.g. http://127.0.0.1:8080.")]
 Tenant = Annotated[str, typer.Option(help="NGSI-LD tenant the system belongs to.")]
-
-
-@asynccontextmanager
-async def _api(database: str | None, url: str | None, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"NGSILD-Tenant": tenant} if tenant else {}
-    if database and url:
-        raise typer.BadParameter("give --database or --url, not both", param_hint="--url")
-    if url:
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120.0) as client:
-            yield client
-        return
-    from cityos.app import create_app
-
-    app = create_app(Settings.load(database_url=database, systems_poll_interval=0.0))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://cityos.local",
-                                     headers=headers, timeout=120.0) as client:
-            yield client
 
 
 def _call(database: str | None, url: str | None, tenant: str, method: str, path: str,
           body: Any = None) -> Any:
-    async def go() -> httpx.Response:
-        async with _api(database, url, tenant) as client:
-            return await client.request(method, path, json=body)
-
+    headers = {"NGSILD-Tenant": tenant} if tenant else {}
     try:
-        response = asyncio.run(go())
+        # in-process, the scheduler stays off: pulls happen only with `cityos systems run`
+        response = request(database, url, headers, 120.0, method, path, body,
+                           systems_poll_interval=0.0)
     except httpx.HTTPError as exc:
         Console(stderr=True).print(f"[red]cannot reach {url}:[/] {exc}")
         raise typer.Exit(1) from None

@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +24,7 @@ from starlette.routing import Route
 
 from cityos.app import create_app
 from cityos.core.settings import Settings
-from tests.e2e.server import free_port
+from tests.stub_server import serve
 
 BASE = "/ngsi-ld/v1"
 ERR = "https://uri.etsi.org/ngsi-ld/errors/"
@@ -44,24 +43,6 @@ def make_settings(database_url: str, **extra: Any) -> Settings:
 def settings(database_url: str) -> Settings:
     """Overrides conftest's settings: forwarding to 127.0.0.1 is allowed."""
     return make_settings(database_url)
-
-
-@asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` on a free port of 127.0.0.1 in this event loop; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:          # readiness, not timing: uvicorn sets it once listening
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @asynccontextmanager

@@ -7,14 +7,7 @@ their coordinates.  :func:`evacuation_csv` writes them with any header spelling 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
-import uvicorn
-
-from tests.e2e.server import free_port
+from tests.stub_server import serve as serve  # re-exported for the pull tests
 
 HEADER = ["市区町村コード", "NO", "名称", "名称_カナ", "住所", "方書", "緯度", "経度", "標高",
           "電話番号", "内線番号", "都道府県名", "市区町村名", "災害種別_洪水",
@@ -55,21 +48,3 @@ def evacuation_csv(*, encoding: str = "cp932", header: list[str] | None = None,
     writer.writerows(rows if rows is not None else SITES)
     data = out.getvalue().encode(encoding)
     return (b"\xef\xbb\xbf" + data) if bom else data
-
-
-@asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI ``app`` on a free port of 127.0.0.1 in this event loop; yield its URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:          # readiness, not timing: uvicorn sets it once listening
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task

@@ -38,6 +38,27 @@ def _entities(source: str, fmt: str, items: list[dict[str, Any]], context: Any =
     return Prepared(report, mapping, sorted(unique.values(), key=lambda pair: pair[0]))
 
 
+async def _paged(fetcher: Fetcher, url: str, params: dict[str, Any], headers: dict[str, str],
+                 size: int, count_header: str) -> list[dict[str, Any]]:
+    """Every entity (an object with an ``id``) of a ``limit``/``offset`` listing at ``url``.
+
+    Stops at a page shorter than ``size``, when ``count_header`` (the total the server reports)
+    is reached, or after :data:`MAX_PAGES`.
+    """
+    items: list[dict[str, Any]] = []
+    for page in range(MAX_PAGES):
+        params["offset"] = page * size
+        body, response = await fetcher.get_json(url, params, headers)
+        if not isinstance(body, list):
+            raise PullError(f"{url} did not answer an array of entities")
+        items.extend(e for e in body if isinstance(e, dict) and "id" in e)
+        total = response.headers.get(count_header)
+        if len(body) < size or (total is not None and total.isdigit()
+                                and params["offset"] + len(body) >= int(total)):
+            break
+    return items
+
+
 async def pull_orion_v2(system: dict[str, Any], fetcher: Fetcher) -> Prepared:
     """FIWARE Orion (NGSI v2): ``GET /v2/entities`` page by page, per ``fiware-service``."""
     options = system["options"]
@@ -52,18 +73,8 @@ async def pull_orion_v2(system: dict[str, Any], fetcher: Fetcher) -> Prepared:
         if options.get(key):
             params[key] = options[key]
     url = system["url"].rstrip("/") + "/v2/entities"
-    items: list[dict[str, Any]] = []
-    for page in range(MAX_PAGES):
-        params["offset"] = page * size
-        body, response = await fetcher.get_json(url, params, headers)
-        if not isinstance(body, list):
-            raise PullError(f"{url} did not answer an array of entities")
-        items.extend(v2_entity(e) for e in body if isinstance(e, dict) and "id" in e)
-        total = response.headers.get("fiware-total-count")
-        if len(body) < size or (total is not None and total.isdigit()
-                                and params["offset"] + len(body) >= int(total)):
-            break
-    return _entities(url, "orion-v2", items)
+    items = await _paged(fetcher, url, params, headers, size, "fiware-total-count")
+    return _entities(url, "orion-v2", [v2_entity(e) for e in items])
 
 
 async def pull_ngsi_ld(system: dict[str, Any], fetcher: Fetcher) -> Prepared:
@@ -79,17 +90,7 @@ async def pull_ngsi_ld(system: dict[str, Any], fetcher: Fetcher) -> Prepared:
     if options.get("q"):
         params["q"] = options["q"]
     url = system["url"].rstrip("/") + "/ngsi-ld/v1/entities"
-    items: list[dict[str, Any]] = []
-    for page in range(MAX_PAGES):
-        params["offset"] = page * size
-        body, response = await fetcher.get_json(url, params, headers)
-        if not isinstance(body, list):
-            raise PullError(f"{url} did not answer an array of entities")
-        items.extend(e for e in body if isinstance(e, dict) and "id" in e)
-        total = response.headers.get("ngsild-results-count")
-        if len(body) < size or (total is not None and total.isdigit()
-                                and params["offset"] + len(body) >= int(total)):
-            break
+    items = await _paged(fetcher, url, params, headers, size, "ngsild-results-count")
     return _entities(url, "ngsi-ld", items, options.get("context"))
 
 

@@ -39,15 +39,23 @@ async def create_registration(index: RegistrationIndex, tenant: str, body: Any,
 async def get_registration(index: RegistrationIndex, tenant: str, reg_id: str) -> Registration:
     """One registration; ResourceNotFound when there is none."""
     check_uri(reg_id, "registration id")
-    doc = await index.store.get_document(KIND, tenant, reg_id)
-    if doc is None:
-        raise ResourceNotFound(f"registration {reg_id} does not exist")
-    doc.pop("_tenant", None)
+    doc = await stored_document(index, KIND, tenant, reg_id, "registration")
     reg = Registration.from_doc(doc, tenant)
     known = index.get(tenant, reg_id)
     if known is not None:
         reg.status = known.status
     return reg
+
+
+async def stored_document(index: RegistrationIndex, kind: str, tenant: str, doc_id: str,
+                          what: str) -> dict[str, Any]:
+    """The stored document ``doc_id`` of ``kind`` (a registration or a csource subscription),
+    without the store's ``_tenant`` member; ResourceNotFound naming ``what`` when there is none."""
+    doc: dict[str, Any] | None = await index.store.get_document(kind, tenant, doc_id)
+    if doc is None:
+        raise ResourceNotFound(f"{what} {doc_id} does not exist")
+    doc.pop("_tenant", None)
+    return doc
 
 
 async def list_registrations(index: RegistrationIndex, tenant: str) -> list[Registration]:

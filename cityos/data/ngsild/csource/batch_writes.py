@@ -10,7 +10,6 @@ batch.  The answers are combined into one BatchOperationResult: ``success`` ids 
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import orjson
@@ -18,25 +17,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cityos.core.http import json_response
-from cityos.data.ngsild.csource.errors import LoopDetected
-from cityos.data.ngsild.csource.forward import Forwarder, Reply, passed_through
-from cityos.data.ngsild.csource.index import index_of
+from cityos.data.ngsild.csource.forward import Reply
 from cityos.data.ngsild.csource.model import Registration
-from cityos.data.ngsild.csource.writes import BASE, target_of, with_body
-from cityos.data.ngsild.negotiation import tenant_of
+from cityos.data.ngsild.csource.writes import (
+    BASE,
+    forwarded_with,
+    loop_free_forwarder,
+    target_of,
+    with_body,
+)
 from cityos.data.ngsild.responses import Endpoint, no_content
 
 
 def batch_forwarding(operation: str, endpoint: Endpoint) -> Endpoint:
     """``endpoint`` (a batch write route) with distributed forwarding for ``operation``."""
-    @functools.wraps(endpoint)
-    async def route(request: Request) -> Response:
-        regs = await index_of(request.app).for_tenant(tenant_of(request))
-        if not regs or request.query_params.get("local") == "true":
-            return await endpoint(request)
-        return await _distributed(request, operation, endpoint, regs)
-
-    return route
+    return forwarded_with(_distributed, operation, endpoint)
 
 
 async def _distributed(request: Request, operation: str, endpoint: Endpoint,
@@ -62,10 +57,7 @@ async def _distributed(request: Request, operation: str, endpoint: Endpoint,
             remote.setdefault(reg.id, []).append(item)
     if not remote:
         return await endpoint(request)
-    forwarder = Forwarder(request, index_of(request.app), tenant_of(request))
-    if passed_through(request, forwarder.name):
-        raise LoopDetected(f"the request already passed through {forwarder.name} (Via); "
-                           "it is not forwarded again")
+    forwarder = loop_free_forwarder(request)
     success: list[str] = []
     errors: list[dict[str, Any]] = []
     if local:

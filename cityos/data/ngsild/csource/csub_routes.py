@@ -14,15 +14,13 @@ from cityos.data.ngsild.csource import actions
 from cityos.data.ngsild.csource.csub_model import KIND, CsourceSubscription, parse_csub, parse_csub_members
 from cityos.data.ngsild.csource.csub_notify import subscription_created
 from cityos.data.ngsild.csource.index import RegistrationIndex, index_of
+from cityos.data.ngsild.csource.view import read_options
 from cityos.data.ngsild.negotiation import (
-    choose_accept,
     read_body,
-    request_context,
-    response_context_url,
     tenant_of,
 )
 from cityos.data.ngsild.payload import check_uri, utc_now
-from cityos.data.ngsild.queryparams import page_bounds, split_list
+from cityos.data.ngsild.queryparams import page_bounds
 from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
 from cityos.data.ngsild.terms import TermMap
 
@@ -56,21 +54,8 @@ def render_csub(index: RegistrationIndex, sub: CsourceSubscription, tm: TermMap,
 
 async def _get(index: RegistrationIndex, tenant: str, sub_id: str) -> CsourceSubscription:
     check_uri(sub_id, "subscription id")
-    doc = await index.store.get_document(KIND, tenant, sub_id)
-    if doc is None:
-        raise ResourceNotFound(f"csource subscription {sub_id} does not exist")
-    doc.pop("_tenant", None)
+    doc = await actions.stored_document(index, KIND, tenant, sub_id, "csource subscription")
     return CsourceSubscription(doc, tenant)
-
-
-async def _reader(request: Request) -> tuple[TermMap, str, str, bool]:
-    accept = choose_accept(request)
-    context, url = request_context(request)
-    tm: TermMap = await request.app.state.broker.resolver.term_map(context)
-    options = split_list(request.query_params.get("options"))
-    if any(o != "sysAttrs" for o in options):
-        raise BadRequestData("the only option of a subscription read is sysAttrs")
-    return tm, response_context_url(url), accept, "sysAttrs" in options
 
 
 async def create_csub(request: Request) -> Response:
@@ -95,7 +80,7 @@ async def create_csub(request: Request) -> Response:
 async def query_csubs(request: Request) -> Response:
     """GET /csourceSubscriptions."""
     index = index_of(request.app)
-    tm, ctx_url, accept, sys_attrs = await _reader(request)
+    tm, ctx_url, accept, sys_attrs = await read_options(request, "subscription")
     limit, offset, count = page_bounds(request.query_params, index.settings)
     tenant = tenant_of(request)
     subs = [CsourceSubscription(d, tenant) for d in await index.store.list_documents(KIND, tenant)]
@@ -108,7 +93,7 @@ async def query_csubs(request: Request) -> Response:
 async def retrieve_csub(request: Request) -> Response:
     """GET /csourceSubscriptions/{id}."""
     index = index_of(request.app)
-    tm, ctx_url, accept, sys_attrs = await _reader(request)
+    tm, ctx_url, accept, sys_attrs = await read_options(request, "subscription")
     sub = await _get(index, tenant_of(request), request.path_params["sub_id"])
     return with_context(render_csub(index, sub, tm, sys_attrs), accept, ctx_url)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from cityos.data.ngsild.csource.forward import Forwarder, Reply, passed_through, warning_header
+from cityos.data.ngsild.csource.forward import Reply, SourceQuestion
 from cityos.data.ngsild.csource.index import index_of
 from cityos.data.ngsild.csource.model import Registration
 from cityos.data.ngsild.store.base import TypeInfo
@@ -51,19 +51,8 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-class Discovery:
+class Discovery(SourceQuestion):
     """The registrations that may answer one discovery request, and what they answered."""
-
-    def __init__(self, request: Request, regs: list[Registration], tenant: str) -> None:
-        self.forwarder = Forwarder(request, index_of(request.app), tenant)
-        self.regs = regs
-        self.replies: list[Reply] = []
-        self.loop = passed_through(request, self.forwarder.name)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Headers to add to the response (``NGSILD-Warning``)."""
-        return warning_header(self.replies)
 
     def _serving(self, operation: str, types: set[str] | None = None,
                  attrs: set[str] | None = None) -> list[Registration]:

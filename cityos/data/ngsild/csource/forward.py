@@ -24,7 +24,7 @@ import orjson
 from starlette.requests import Request
 
 from cityos.core.problems import Problem
-from cityos.data.ngsild.csource.index import RegistrationIndex
+from cityos.data.ngsild.csource.index import RegistrationIndex, index_of
 from cityos.data.ngsild.csource.model import Registration
 from cityos.data.ngsild.payload import utc_now
 
@@ -182,3 +182,24 @@ def warning_header(replies: list[Reply]) -> dict[str, str]:
     warnings += [r.headers["ngsild-warning"] for r in replies
                  if r.headers is not None and "ngsild-warning" in r.headers]
     return {"NGSILD-Warning": ", ".join(warnings)} if warnings else {}
+
+
+class SourceQuestion:
+    """One incoming request that registered sources may help answer (a read or a discovery):
+    the registrations in play, the forwarder to reach them, and the replies collected so far.
+
+    ``loop`` is true when the request already passed through this broker (``Via``): it is then
+    answered locally only, so two brokers registering each other cannot loop (clause 6.3.18).
+    """
+
+    def __init__(self, request: Request, regs: list[Registration], tenant: str) -> None:
+        self.forwarder = Forwarder(request, index_of(request.app), tenant)
+        self.request = request
+        self.regs = regs
+        self.replies: list[Reply] = []
+        self.loop = passed_through(request, self.forwarder.name)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers to add to the response (``NGSILD-Warning``)."""
+        return warning_header(self.replies)

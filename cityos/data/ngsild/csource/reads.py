@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from cityos.core.problems import ResourceNotFound
 from cityos.data.ngsild.csource.entities import from_remote, merge_all
-from cityos.data.ngsild.csource.forward import Forwarder, Reply, passed_through, warning_header
+from cityos.data.ngsild.csource.forward import Reply, SourceQuestion
 from cityos.data.ngsild.csource.index import index_of
 from cityos.data.ngsild.csource.model import Registration
 from cityos.data.ngsild.model import Entity
@@ -32,20 +32,8 @@ _NOT_FORWARDED = {"options", "format", "lang", "pick", "omit", "join", "joinLeve
                   "containedBy", "entityMap"}
 
 
-class Federation:
+class Federation(SourceQuestion):
     """The registrations that may answer one request, and what they answered."""
-
-    def __init__(self, request: Request, regs: list[Registration], tenant: str) -> None:
-        self.forwarder = Forwarder(request, index_of(request.app), tenant)
-        self.request = request
-        self.regs = regs
-        self.replies: list[Reply] = []
-        self.loop = passed_through(request, self.forwarder.name)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Headers to add to the response (``NGSILD-Warning``)."""
-        return warning_header(self.replies)
 
     def _params(self, regs_attrs: set[str], tm: TermMap, extra: dict[str, str]
                 ) -> list[tuple[str, str]]:

@@ -7,37 +7,22 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cityos.core.problems import BadRequestData
 from cityos.data.ngsild.csource import actions
 from cityos.data.ngsild.csource.index import RegistrationIndex, index_of
 from cityos.data.ngsild.csource.query import registration_filter
-from cityos.data.ngsild.csource.view import render_registration
+from cityos.data.ngsild.csource.view import read_options, render_registration
 from cityos.data.ngsild.negotiation import (
-    choose_accept,
     read_body,
-    request_context,
-    response_context_url,
     tenant_of,
 )
-from cityos.data.ngsild.queryparams import page_bounds, split_list
+from cityos.data.ngsild.queryparams import page_bounds
 from cityos.data.ngsild.responses import ngsild_route, no_content, page_headers, with_context
-from cityos.data.ngsild.terms import TermMap
 
 BASE = "/ngsi-ld/v1/csourceRegistrations"
 
 
 def _index(request: Request) -> RegistrationIndex:
     return index_of(request.app)
-
-
-async def _reader(request: Request) -> tuple[TermMap, str, str, bool]:
-    accept = choose_accept(request)
-    context, url = request_context(request)
-    tm: TermMap = await request.app.state.broker.resolver.term_map(context)
-    options = split_list(request.query_params.get("options"))
-    if any(o != "sysAttrs" for o in options):
-        raise BadRequestData("the only option of a registration read is sysAttrs")
-    return tm, response_context_url(url), accept, "sysAttrs" in options
 
 
 async def create_registration(request: Request) -> Response:
@@ -52,7 +37,7 @@ async def create_registration(request: Request) -> Response:
 async def query_registrations(request: Request) -> Response:
     """GET /csourceRegistrations (type, id, idPattern, attrs, q, csf, geo-query, paging)."""
     index = _index(request)
-    tm, ctx_url, accept, sys_attrs = await _reader(request)
+    tm, ctx_url, accept, sys_attrs = await read_options(request, "registration")
     params = request.query_params
     keep = registration_filter(params, tm)
     limit, offset, count = page_bounds(params, index.settings)
@@ -65,7 +50,7 @@ async def query_registrations(request: Request) -> Response:
 
 async def retrieve_registration(request: Request) -> Response:
     """GET /csourceRegistrations/{id}."""
-    tm, ctx_url, accept, sys_attrs = await _reader(request)
+    tm, ctx_url, accept, sys_attrs = await read_options(request, "registration")
     reg = await actions.get_registration(_index(request), tenant_of(request),
                                          request.path_params["reg_id"])
     return with_context(render_registration(reg, tm, sys_attrs=sys_attrs), accept, ctx_url)

@@ -1,10 +1,16 @@
-"""Registrations rendered for readers: compacted against the reader's ``@context``."""
+"""Registrations rendered for readers: compacted against the reader's ``@context``, and what a
+read of registrations or csource subscriptions asks for (:func:`read_options`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+
+from cityos.core.problems import BadRequestData
 from cityos.data.ngsild.csource.model import Registration
+from cityos.data.ngsild.negotiation import choose_accept, request_context, response_context_url
+from cityos.data.ngsild.queryparams import split_list
 from cityos.data.ngsild.terms import TermMap
 
 _ORDER = ("registrationName", "description", "endpoint", "mode", "operations",
@@ -12,6 +18,21 @@ _ORDER = ("registrationName", "description", "endpoint", "mode", "operations",
           "observationSpace", "operationSpace", "expiresAt", "tenant", "scope", "management",
           "refreshRate")
 _STATUS = ("status", "timesSent", "timesFailed", "lastSuccess", "lastFailure")
+
+
+async def read_options(request: Request, what: str) -> tuple[TermMap, str, str, bool]:
+    """How a read of registrations or csource subscriptions (``what``) is to be rendered:
+    (term map of the request's ``@context``, context URL to answer with, media type, sysAttrs).
+
+    ``sysAttrs`` is the only ``options`` value these reads know; any other is a 400.
+    """
+    accept = choose_accept(request)
+    context, url = request_context(request)
+    tm: TermMap = await request.app.state.broker.resolver.term_map(context)
+    options = split_list(request.query_params.get("options"))
+    if any(o != "sysAttrs" for o in options):
+        raise BadRequestData(f"the only option of a {what} read is sysAttrs")
+    return tm, response_context_url(url), accept, "sysAttrs" in options
 
 
 def render_registration(reg: Registration, tm: TermMap, *, sys_attrs: bool = False

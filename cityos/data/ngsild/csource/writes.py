@@ -17,6 +17,7 @@ with ``508 LoopDetected`` (clause 6.3.18).
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -39,16 +40,38 @@ from cityos.data.ngsild.terms import TermMap
 BASE = "/ngsi-ld/v1"
 
 
+# how a write is spread over the registrations: (request, operation, local route, registrations)
+Distributor = Callable[[Request, str, Endpoint, list[Registration]], Awaitable[Response]]
+
+
 def forwarding(operation: str, endpoint: Endpoint) -> Endpoint:
     """``endpoint`` (an entity write route) with distributed forwarding for ``operation``."""
+    return forwarded_with(_distributed, operation, endpoint)
+
+
+def forwarded_with(distribute: Distributor, operation: str, endpoint: Endpoint) -> Endpoint:
+    """``endpoint``, calling ``distribute`` instead when the tenant has registrations.
+
+    With none (or with ``local=true``) the route runs directly: one dictionary lookup.
+    """
     @functools.wraps(endpoint)
     async def route(request: Request) -> Response:
         regs = await index_of(request.app).for_tenant(tenant_of(request))
         if not regs or request.query_params.get("local") == "true":
             return await endpoint(request)
-        return await _distributed(request, operation, endpoint, regs)
+        return await distribute(request, operation, endpoint, regs)
 
     return route
+
+
+def loop_free_forwarder(request: Request) -> Forwarder:
+    """The forwarder for ``request``; ``508 LoopDetected`` when the write already passed through
+    this broker (``Via``, clause 6.3.18), so forwarding it again could loop."""
+    forwarder = Forwarder(request, index_of(request.app), tenant_of(request))
+    if passed_through(request, forwarder.name):
+        raise LoopDetected(f"the request already passed through {forwarder.name} (Via); "
+                           "it is not forwarded again")
+    return forwarder
 
 
 async def _distributed(request: Request, operation: str, endpoint: Endpoint,
@@ -65,10 +88,7 @@ async def _distributed(request: Request, operation: str, endpoint: Endpoint,
                 and r.covers(entity_id, types, attrs)]
     if not matching:
         return await endpoint(request)
-    forwarder = Forwarder(request, index_of(request.app), tenant_of(request))
-    if passed_through(request, forwarder.name):
-        raise LoopDetected(f"the request already passed through {forwarder.name} (Via); "
-                           "it is not forwarded again")
+    forwarder = loop_free_forwarder(request)
     path = request.url.path[len(BASE):]
     params = list(request.query_params.multi_items())
     calls: list[Any] = [(reg, request.method, path, params, body or None) for reg in matching]
