@@ -50,6 +50,23 @@ async def test_batch_is_all_or_nothing(client: httpx.AsyncClient) -> None:
     assert (await kv(client, "S1"))["v"] == 1
 
 
+async def test_ngsiv1_action_names_as_orion_accepts_them(client: httpx.AsyncClient) -> None:
+    """Orion falls back to NGSIv1's names in any case; FIWARE's CRUD tutorial sends append_strict."""
+    assert (await op(client, "append_strict", [{"id": "S1", "type": "T", "v": 1}],
+                     "keyValues")).status_code == 204
+    again = await op(client, "APPEND_STRICT", [{"id": "S1", "type": "T", "v": 2}], "keyValues")
+    assert again.status_code == 422                               # strict, not a plain append
+    assert (await op(client, "UPDATE", [{"id": "S1", "v": {"value": 3}}])).status_code == 204
+    assert (await op(client, "Append", [{"id": "S1", "w": {"value": 4}}])).status_code == 204
+    assert await kv(client, "S1") == {"id": "S1", "type": "T", "v": 3, "w": 4}
+    assert (await op(client, "REPLACE", [{"id": "S1", "z": {"value": 0}}])).status_code == 204
+    assert await kv(client, "S1") == {"id": "S1", "type": "T", "z": 0}
+    assert (await op(client, "Delete", [{"id": "S1"}])).status_code == 204
+    assert await kv(client, "S1") == 404
+    for unknown in ("APPENDSTRICT", "append-strict", "upsert", ""):
+        assert (await op(client, unknown, [{"id": "S1"}])).status_code == 400, unknown
+
+
 async def test_batch_errors(client: httpx.AsyncClient) -> None:
     bad_action = await op(client, "upsert", [{"id": "S1"}])
     assert bad_action.status_code == 400 and bad_action.json()["error"] == "BadRequest"

@@ -152,3 +152,35 @@ async def test_datetime_is_normalised_to_utc(client: httpx.AsyncClient) -> None:
                           "at": {"type": "DateTime", "value": "2026-04-01T09:00:00+09:00"}})
     body = (await client.get("/v2/entities/Ev1")).json()
     assert body["at"] == {"type": "DateTime", "value": "2026-04-01T00:00:00.000Z", "metadata": {}}
+
+
+async def test_a_trailing_slash_names_the_same_resource(client: httpx.AsyncClient) -> None:
+    """Orion (and FIWARE's tutorials) accept ``/v2/entities/``: answer it, do not redirect."""
+    created = await client.post("/v2/entities/", json={"id": "S1", "type": "Store", "n": 1},
+                                params={"options": "keyValues"})
+    assert created.status_code == 201, created.text
+    assert created.headers["Location"] == "/v2/entities/S1?type=Store"
+    listed = await client.get("/v2/entities/", params={"type": "Store", "options": "count"})
+    assert listed.status_code == 200
+    assert listed.headers["Fiware-Total-Count"] == "1"
+    assert [e["id"] for e in listed.json()] == ["S1"]
+    one = await client.get("/v2/entities/S1/attrs/n/", headers={"Accept": "application/json"})
+    assert one.status_code == 200 and one.json()["value"] == 1
+    assert (await client.get("/v2/")).json()["entities_url"] == "/v2/entities"
+    assert (await client.get("/version/")).json()["orion"]["version"].startswith("3.")
+    assert (await client.get("/v2/entities/Nope/")).json()["error"] == "NotFound"
+    for method, path in (("PUT", "/v2/entities/"), ("PUT", "/v2/entities"), ("POST", "/version"),
+                         ("DELETE", "/v2/types"), ("POST", "/v2")):
+        wrong = await client.request(method, path)
+        assert wrong.status_code == 405, (method, path)
+        assert wrong.json() == {"error": "MethodNotAllowed", "description": "method not allowed"}
+        assert "GET" in wrong.headers["Allow"] and method not in wrong.headers["Allow"]
+        assert wrong.headers["Fiware-Correlator"]
+
+
+async def test_an_unknown_v2_path_is_orions_service_not_found(client: httpx.AsyncClient) -> None:
+    for path in ("/v2/foo", "/v2/foo/", "/v2/entities/E1/attrs/a/value/extra"):
+        answer = await client.get(path)
+        assert answer.status_code == 400, path                      # no redirect, no problem+json
+        assert answer.json() == {"error": "BadRequest", "description":
+                                 "Service not found. Check your URL as probably it is wrong."}

@@ -15,8 +15,11 @@ from cityos.data.ngsiv2.routes_meta import ROUTES as _META
 from cityos.data.ngsiv2.routes_ops import ROUTES as _OPS
 from cityos.data.ngsiv2.routes_subs import ROUTES as _SUBSCRIPTIONS
 from cityos.data.ngsiv2.sub_actions import install_subscriptions
+from cityos.data.ngsiv2.unserved import unserved_routes
 
-ROUTES = [*_META, *_ENTITIES, *_ATTRS, *_OPS, *_SUBSCRIPTIONS]
+_SERVED = [*_META, *_ENTITIES, *_ATTRS, *_OPS, *_SUBSCRIPTIONS]
+# last: trailing slashes, wrong methods and unknown paths answered as Orion does
+ROUTES = [*_SERVED, *unserved_routes(_SERVED)]
 
 __all__ = ["KEY_VALUES", "NORMALIZED", "ROUTES", "VALUES", "install_subscriptions",
            "render_entity"]

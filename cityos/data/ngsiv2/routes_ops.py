@@ -40,6 +40,21 @@ from cityos.data.ngsiv2.render import render_entity, unique_rows
 from cityos.data.ngsiv2.routes_entities import READ_OPTIONS, form_of
 
 ACTIONS = ("append", "appendStrict", "update", "delete", "replace")
+# Orion also takes NGSIv1's names in any letter case (its parseActionTypeV1 fallback); the FIWARE
+# tutorials and tools such as ngsi-go send "append_strict" or "APPEND_STRICT"
+LEGACY_ACTIONS = {"update": "update", "append": "append", "append_strict": "appendStrict",
+                  "delete": "delete", "replace": "replace"}
+
+
+def action_of(value: Any) -> str:
+    """The v2 action type named by ``actionType`` (v2 name, or a v1 name in any case)."""
+    if value in ACTIONS:
+        return str(value)
+    legacy = LEGACY_ACTIONS.get(value.lower()) if isinstance(value, str) else None
+    if legacy is None:
+        raise bad_request(f"invalid update action type: {str(value)[:40]}; use one of "
+                          f"{', '.join(ACTIONS)}")
+    return legacy
 
 
 async def batch_update(request: Request) -> Response:
@@ -51,10 +66,7 @@ async def batch_update(request: Request) -> Response:
     body = await read_json(request, broker)
     if not isinstance(body, dict) or set(body) - {"actionType", "entities"}:
         raise bad_request("the body must be an object with actionType and entities")
-    action = body.get("actionType")
-    if action not in ACTIONS:
-        raise bad_request(f"invalid update action type: {str(action)[:40]}; use one of "
-                          f"{', '.join(ACTIONS)}")
+    action = action_of(body.get("actionType"))
     items = body.get("entities")
     if not isinstance(items, list) or not items:
         raise bad_request("entities must be a non-empty array")
