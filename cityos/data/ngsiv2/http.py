@@ -1,4 +1,4 @@
-"""Request plumbing of the v2 face: bodies, options, the broker and the core term map."""
+"""Request plumbing of the v2 face: bodies, options and the broker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cityos.data.ngsild import Broker, TermMap
+from cityos.data.ngsild import Broker
 from cityos.data.ngsiv2.errors import V2Error, bad_request, parse_error
 
 JSON = "application/json"
@@ -20,11 +20,6 @@ def broker_of(request: Request) -> Broker:
     """The broker the app was built with (the one data set both faces share)."""
     broker: Broker = request.app.state.broker
     return broker
-
-
-async def core_terms(broker: Broker) -> TermMap:
-    """The term map of the NGSI-LD core context: v2 names expand through it alone."""
-    return await broker.resolver.term_map(None)
 
 
 async def read_raw(request: Request, broker: Broker, allowed: Iterable[str] = (JSON,)) -> tuple[bytes, str]:

@@ -31,21 +31,31 @@ _SAFE = "!$'()*+,-.:;=@_~[]"
 # Orion's field syntax: plain printable ASCII except whitespace, & ? / #; Orion also refuses the
 # characters it forbids everywhere (< > " ' = ; ( )) to avoid script injection; 1..256 long
 _IDENTIFIER = re.compile(r"^[!$%*+,\-.0-9:@A-Z\[\\\]^_`a-z{|}~]{1,256}$")
+# what a term of the v2 face's own @context may carry besides Orion's syntax: any character but
+# whitespace, controls and the ones Orion forbids (Japanese dataset terms such as 名称)
+_TERM_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f-\x9f<>\"'=;()&?/#]")
 _SERVICE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 _PATH_LEVEL = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 MAX_PATHS = 10
 MAX_LEVELS = 10
 
 
-def check_identifier(text: object, what: str) -> str:
-    """``text`` when it is a valid v2 identifier (id, type, attribute or metadata name/type)."""
+def check_identifier(text: object, what: str, tm: TermMap | None = None) -> str:
+    """``text`` when it is a valid v2 identifier (id, type, attribute or metadata name/type).
+
+    With ``tm`` (for names: types, attribute and metadata names), a term that the v2 face's
+    @context defines is valid too whatever its characters (but whitespace and Orion's forbidden
+    ones): ``CITYOS_V2_CONTEXT`` may name Japanese terms. The core context defines ASCII terms
+    only, so without that setting Orion's syntax holds unchanged.
+    """
     if not isinstance(text, str):
         raise bad_request(f"Invalid JSON type for {what}: it must be a string")
     if not text:
         raise bad_request(f"Empty {what}")
     if len(text) > 256:
         raise bad_request(f"{what} is longer than 256 characters")
-    if not _IDENTIFIER.match(text):
+    if not _IDENTIFIER.match(text) and not (
+            tm is not None and text in tm.terms and not _TERM_FORBIDDEN.search(text)):
         raise bad_request(f"Invalid characters in {what}")
     return text
 
@@ -75,7 +85,7 @@ def entity_id(text: object) -> str:
 
 def expand_type(tm: TermMap, name: object) -> str:
     """A v2 entity type, checked, as an expanded IRI."""
-    return tm.expand(check_identifier(name, "entity type"))
+    return tm.expand(check_identifier(name, "entity type", tm))
 
 
 def compact(tm: TermMap, iri: str) -> str:

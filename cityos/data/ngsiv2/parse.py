@@ -83,7 +83,7 @@ def to_instance(name: str, v2type: str, value: Any, now: str, what: str) -> Inst
 
 def parse_attribute(name: str, raw: Any, tm: TermMap, now: str, *, key_values: bool) -> Instance:
     """One v2 attribute (``{"type", "value", "metadata"}`` or a bare keyValues value)."""
-    check_attr_name(name)
+    check_attr_name(name, tm)
     if key_values:
         return to_instance(name, infer_type(raw), raw, now, f"attribute {name}")
     if not isinstance(raw, dict):
@@ -109,7 +109,7 @@ def parse_metadata(raw: Any, tm: TermMap, now: str, attr: str) -> dict[str, Any]
     out: dict[str, Any] = {}
     subs: dict[str, Instance] = {}
     for name, meta in raw.items():
-        check_identifier(name, "metadata name")
+        check_identifier(name, "metadata name", tm)
         if name in RESERVED_METADATA:
             raise bad_request(f"metadata name {name} is reserved")
         if not isinstance(meta, dict) or set(meta) - {"type", "value"}:
@@ -130,9 +130,10 @@ def parse_metadata(raw: Any, tm: TermMap, now: str, attr: str) -> dict[str, Any]
     return out
 
 
-def check_attr_name(name: str) -> str:
-    """A valid, non-reserved attribute name."""
-    check_identifier(name, "attribute name")
+def check_attr_name(name: str, tm: TermMap | None = None) -> str:
+    """A valid, non-reserved attribute name (``tm``: terms of the v2 face's @context are valid
+    whatever their characters, see :func:`check_identifier`)."""
+    check_identifier(name, "attribute name", tm)
     if name in RESERVED_ATTRS:
         raise bad_request(f"attribute name {name} is reserved")
     return name
@@ -149,7 +150,7 @@ def parse_attributes(body: Any, tm: TermMap, now: str, *, key_values: bool,
             continue
         if name in ("id", "type"):
             raise bad_request(f"{name} is not allowed in an attributes payload")
-        attrs[tm.expand(check_attr_name(name))] = parse_attribute(name, raw, tm, now,
+        attrs[tm.expand(check_attr_name(name, tm))] = parse_attribute(name, raw, tm, now,
                                                                   key_values=key_values)
     return attrs
 

@@ -112,7 +112,7 @@ def build_query(tenant: str, params: Mapping[str, str], tm: TermMap, paths: list
     if types and type_pattern is not None:
         raise bad_request("Incompatible parameters: type, typePattern")
     posts: list[Callable[[Entity], bool]] = []
-    type_expr = TypeExpr(tuple(frozenset({tm.expand(check_identifier(t, "entity type"))})
+    type_expr = TypeExpr(tuple(frozenset({tm.expand(check_identifier(t, "entity type", tm))})
                                for t in types)) if types else None
     if type_pattern is not None:
         regex = type_regex(type_pattern)

@@ -17,7 +17,6 @@ from cityos.data.ngsiv2.http import (
     JSON,
     TEXT,
     broker_of,
-    core_terms,
     json_ok,
     list_param,
     no_content,
@@ -25,6 +24,7 @@ from cityos.data.ngsiv2.http import (
     read_raw,
 )
 from cityos.data.ngsiv2.mapping import entity_id, expand_type, tenant_of, write_path
+from cityos.data.ngsiv2.names import face_terms
 from cityos.data.ngsiv2.parse import check_attr_name, parse_attribute, to_instance
 from cityos.data.ngsiv2.render import attribute_type_value, chosen_instance, render_attribute
 from cityos.data.ngsiv2.routes_entities import load_entity
@@ -34,9 +34,9 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 
 
 async def _attribute(request: Request) -> tuple[Any, Any]:
-    tm = await core_terms(broker_of(request))
+    tm = face_terms(request)
     entity = await load_entity(request)
-    name = check_attr_name(request.path_params["attrName"])
+    name = check_attr_name(request.path_params["attrName"], tm)
     instance = chosen_instance(entity["attrs"].get(tm.expand(name), []))
     if instance is None:
         raise not_found(ATTRIBUTE_NOT_FOUND)
@@ -90,11 +90,11 @@ def _text_value(text: str) -> Any:
 
 async def _write(request: Request, change: Any) -> None:
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     ld_id = entity_id(request.path_params["entityId"])
     wanted = request.query_params.get("type")
     type_iri = expand_type(tm, wanted) if wanted is not None else None
-    name = check_attr_name(request.path_params["attrName"])
+    name = check_attr_name(request.path_params["attrName"], tm)
     iri = tm.expand(name)
 
     def on_entity(entity: Entity) -> None:
@@ -113,8 +113,8 @@ async def put_attribute(request: Request) -> Response:
     body, _ = await read_raw(request, broker)
     raw = parse_json(body)
     now = utc_now()
-    tm = await core_terms(broker)
-    new = parse_attribute(check_attr_name(request.path_params["attrName"]), raw, tm, now,
+    tm = face_terms(request)
+    new = parse_attribute(check_attr_name(request.path_params["attrName"], tm), raw, tm, now,
                           key_values=False)
 
     def change(entity: Entity, iri: str, name: str, current: Any, tm: Any) -> None:

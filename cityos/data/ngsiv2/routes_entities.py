@@ -14,7 +14,6 @@ from cityos.data.ngsiv2 import writes
 from cityos.data.ngsiv2.errors import bad_request, not_found, v2_route
 from cityos.data.ngsiv2.http import (
     broker_of,
-    core_terms,
     json_ok,
     list_param,
     no_content,
@@ -30,6 +29,7 @@ from cityos.data.ngsiv2.mapping import (
     tenant_of,
     write_path,
 )
+from cityos.data.ngsiv2.names import face_terms
 from cityos.data.ngsiv2.parse import parse_attributes, parse_entity
 from cityos.data.ngsiv2.query import build_query, run_query
 from cityos.data.ngsiv2.render import KEY_VALUES, NORMALIZED, VALUES, render_entity, unique_rows
@@ -48,7 +48,7 @@ def form_of(options: set[str]) -> str:
 async def create_entity(request: Request) -> Response:
     """POST /v2/entities (``options=keyValues,upsert``)."""
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     options = options_of(request, ("keyValues", "upsert", "overrideMetadata"))
     tenant, path = tenant_of(request), write_path(request)
     body = await read_json(request, broker)
@@ -66,7 +66,7 @@ async def create_entity(request: Request) -> Response:
 async def list_entities(request: Request) -> Response:
     """GET /v2/entities."""
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     options = options_of(request, READ_OPTIONS)
     query = build_query(tenant_of(request), request.query_params, tm, query_paths(request),
                         count="count" in options)
@@ -83,7 +83,7 @@ async def list_entities(request: Request) -> Response:
 async def load_entity(request: Request) -> Entity:
     """The entity named in the path (``type`` parameter, service paths checked), else 404."""
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     ld_id = entity_id(request.path_params["entityId"])
     entity = await broker.store.get(tenant_of(request), ld_id)
     wanted = request.query_params.get("type")
@@ -104,7 +104,7 @@ async def retrieve_attrs(request: Request) -> Response:
 
 
 async def _retrieve(request: Request, *, with_id: bool) -> Response:
-    tm = await core_terms(broker_of(request))
+    tm = face_terms(request)
     options = options_of(request, READ_OPTIONS)
     entity = await load_entity(request)
     body = render_entity(entity, tm, form_of(options), list_param(request, "attrs"),
@@ -119,7 +119,7 @@ async def _retrieve(request: Request, *, with_id: bool) -> Response:
 
 async def _target(request: Request) -> tuple[Any, Any, str, str, str | None, str]:
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     ld_id = entity_id(request.path_params["entityId"])
     wanted = request.query_params.get("type")
     type_iri = expand_type(tm, wanted) if wanted is not None else None

@@ -12,8 +12,9 @@ from cityos import __version__
 from cityos.data.ngsild import TermMap
 from cityos.data.ngsild.store.base import QueryPlan, TypeExpr
 from cityos.data.ngsiv2.errors import not_found, v2_route
-from cityos.data.ngsiv2.http import broker_of, core_terms, json_ok, options_of
+from cityos.data.ngsiv2.http import broker_of, json_ok, options_of
 from cityos.data.ngsiv2.mapping import expand_type, tenant_of
+from cityos.data.ngsiv2.names import face_terms
 from cityos.data.ngsiv2.query import page
 from cityos.data.ngsiv2.render import attribute_type_value, chosen_instance
 
@@ -69,7 +70,7 @@ async def _attr_types(request: Request, tm: TermMap, type_iri: str) -> dict[str,
 async def list_types(request: Request) -> Response:
     """GET /v2/types (``options=count,values``, ``limit``, ``offset``)."""
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     options = options_of(request, ("count", "values", "noAttrDetail"))
     limit, offset = page(request.query_params)
     infos = sorted(await broker.store.type_info(tenant_of(request)), key=lambda i: i.type)
@@ -87,7 +88,7 @@ async def list_types(request: Request) -> Response:
 async def retrieve_type(request: Request) -> Response:
     """GET /v2/types/{type}: its attributes (with their v2 types) and entity count."""
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     type_iri = expand_type(tm, request.path_params["entityType"])
     for info in await broker.store.type_info(tenant_of(request)):
         if info.type == type_iri:

@@ -19,7 +19,6 @@ from cityos.data.ngsiv2 import writes
 from cityos.data.ngsiv2.errors import bad_request, v2_route
 from cityos.data.ngsiv2.http import (
     broker_of,
-    core_terms,
     json_ok,
     no_content,
     options_of,
@@ -34,6 +33,7 @@ from cityos.data.ngsiv2.mapping import (
     tenant_of,
     write_path,
 )
+from cityos.data.ngsiv2.names import face_terms
 from cityos.data.ngsiv2.parse import check_attr_name, parse_entity
 from cityos.data.ngsiv2.query import build_query, run_query, stored_pattern, type_regex
 from cityos.data.ngsiv2.render import render_entity, unique_rows
@@ -60,7 +60,7 @@ def action_of(value: Any) -> str:
 async def batch_update(request: Request) -> Response:
     """POST /v2/op/update."""
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     options = options_of(request, ("keyValues", "overrideMetadata"))
     tenant, path = tenant_of(request), write_path(request)
     body = await read_json(request, broker)
@@ -82,7 +82,7 @@ async def batch_update(request: Request) -> Response:
                 raise bad_request("each entity must be a JSON object")
             ld_id = entity_id(item.get("id"))
             types = [expand_type(tm, item["type"])] if "type" in item else []
-            names = [tm.expand(check_attr_name(n)) for n in item if n not in ("id", "type")]
+            names = [tm.expand(check_attr_name(n, tm)) for n in item if n not in ("id", "type")]
             parsed.append(({"id": ld_id, "type": types}, names, bool(types)))
         else:
             entity = parse_entity(item, tm, now, key_values=key_values, scope=scope_of(path))
@@ -152,7 +152,7 @@ def _selectors(raw: Any, tm: Any) -> tuple[list[Selector], list[Any]]:
 async def batch_query(request: Request) -> Response:
     """POST /v2/op/query."""
     broker = broker_of(request)
-    tm = await core_terms(broker)
+    tm = face_terms(request)
     options = options_of(request, READ_OPTIONS)
     body = await read_json(request, broker)
     if not isinstance(body, dict) or set(body) - {"entities", "attrs", "expression", "metadata",

@@ -15,6 +15,7 @@ from cityos.data.ngsiv2 import sub_actions
 from cityos.data.ngsiv2.errors import bad_request, v2_route
 from cityos.data.ngsiv2.http import broker_of, json_ok, no_content, options_of, read_json
 from cityos.data.ngsiv2.mapping import query_paths, tenant_of
+from cityos.data.ngsiv2.names import face_terms
 from cityos.data.ngsiv2.query import page
 from cityos.data.ngsiv2.sub_render import subscription_view
 
@@ -32,7 +33,8 @@ async def create_subscription(request: Request) -> Response:
     """POST /v2/subscriptions."""
     broker = broker_of(request)
     body = await read_json(request, broker)
-    sub_id = await sub_actions.create(broker, tenant_of(request), _service_path(request), body)
+    sub_id = await sub_actions.create(broker, tenant_of(request), _service_path(request), body,
+                                      face_terms(request))
     return Response(status_code=201, headers={"Location": f"{BASE}/{sub_id}"})
 
 
@@ -65,7 +67,8 @@ async def update_subscription(request: Request) -> Response:
     tenant = tenant_of(request)
     sub_actions.retrieve(broker, tenant, request.path_params["sub_id"])   # 404 before 400
     body = await read_json(request, broker)
-    await sub_actions.update(broker, tenant, request.path_params["sub_id"], body)
+    await sub_actions.update(broker, tenant, request.path_params["sub_id"], body,
+                             face_terms(request))
     return no_content()
 
 

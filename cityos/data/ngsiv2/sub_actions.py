@@ -24,8 +24,9 @@ from cityos.data.ngsild import Broker
 from cityos.data.ngsild.notify import EndpointPolicy
 from cityos.data.ngsild.payload import utc_now
 from cityos.data.ngsild.subscriptions import NotifyItem, Subscription, SubscriptionRegistry
-from cityos.data.ngsild.terms import core_only
+from cityos.data.ngsild.terms import TermMap
 from cityos.data.ngsiv2.errors import V2Error, bad_request
+from cityos.data.ngsiv2.names import V2Names, context_urls
 from cityos.data.ngsiv2.sub_parse import V2_FACE, V2Spec, merge_patch, parse_v2_subscription
 from cityos.data.ngsiv2.sub_render import V2NotificationRenderer
 
@@ -48,12 +49,14 @@ def to_document(sub: Subscription) -> dict[str, Any]:
             "modifiedAt": sub.modified_at}
 
 
-def from_document(doc: dict[str, Any], tenant: str) -> Subscription:
-    """Rebuild a stored v2 subscription (``V2Error`` when it no longer validates)."""
+def from_document(doc: dict[str, Any], tenant: str, tm: TermMap) -> Subscription:
+    """Rebuild a stored v2 subscription, its names read through ``tm`` (the v2 face's term map
+    now: the stored body keeps the v2 names as written), ``ValueError`` when it no longer
+    validates."""
     body = doc["body"]
     try:
         sub = parse_v2_subscription(body, sub_id=body["id"], tenant=tenant,
-                                    service_path=doc.get("servicePath", "/#"), tm=core_only(),
+                                    service_path=doc.get("servicePath", "/#"), tm=tm,
                                     now=doc.get("modifiedAt", ""), created_at=doc.get("createdAt"))
     except V2Error as exc:
         raise ValueError(exc.description) from None
@@ -84,12 +87,12 @@ async def _publish(broker: Broker, sub: Subscription, *, create: bool) -> None:
         broker.notifier.subscription_changed(sub)
 
 
-async def create(broker: Broker, tenant: str, service_path: str, body: Any) -> str:
-    """POST /v2/subscriptions: the new id."""
+async def create(broker: Broker, tenant: str, service_path: str, body: Any, tm: TermMap) -> str:
+    """POST /v2/subscriptions: the new id (names read through the v2 face's ``tm``)."""
     if isinstance(body, dict) and "id" in body:
         raise bad_request("a subscription id is given by the broker, not in the request")
     sub = parse_v2_subscription(body, sub_id=new_id(), tenant=tenant, service_path=service_path,
-                                tm=core_only(), now=utc_now())
+                                tm=tm, now=utc_now())
     _check_endpoint(broker, sub)
     await _publish(broker, sub, create=True)
     return sub.id
@@ -108,14 +111,14 @@ def listed(broker: Broker, tenant: str) -> list[Subscription]:
     return registry_of(broker).of_tenant(tenant, V2_FACE)
 
 
-async def update(broker: Broker, tenant: str, sub_id: str, patch: Any) -> None:
+async def update(broker: Broker, tenant: str, sub_id: str, patch: Any, tm: TermMap) -> None:
     """PATCH /v2/subscriptions/{id}: the members given replace the stored ones."""
     existing = retrieve(broker, tenant, sub_id)
     spec = existing.extension
     merged = merge_patch(existing.document, patch)
     sub = parse_v2_subscription(merged, sub_id=sub_id, tenant=tenant,
                                 service_path=spec.service_path if isinstance(spec, V2Spec)
-                                else "/#", tm=core_only(), now=utc_now(),
+                                else "/#", tm=tm, now=utc_now(),
                                 created_at=existing.created_at)
     _check_endpoint(broker, sub)
     if "status" in merged and merged.get("status") != "inactive":
@@ -136,7 +139,8 @@ async def delete(broker: Broker, tenant: str, sub_id: str) -> None:
 class _OneshotRenderer(V2NotificationRenderer):
     """The v2 renderer, which also turns a oneshot subscription inactive once it fires."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, names: V2Names) -> None:
+        super().__init__(names)
         self.broker = broker
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -165,12 +169,38 @@ class _OneshotRenderer(V2NotificationRenderer):
                         exc_info=True)
 
 
-def install_subscriptions(broker: Broker, renderer: Any) -> None:
+def install_subscriptions(broker: Broker, renderer: Any) -> V2Names:
     """Wire v2 subscriptions into the broker's registry and notification renderer.
 
     Call once, before the registry loads (the composition root does): the registry then also
     reloads ``v2-subscription`` documents, and ``renderer.register`` routes the notifications
-    of ``face == "ngsi-v2"`` subscriptions to the v2 renderer.
+    of ``face == "ngsi-v2"`` subscriptions to the v2 renderer.  Returns the v2 face's
+    :class:`V2Names` (core context only until :func:`resolve_names` runs), which the
+    composition root keeps as ``app.state.v2_names`` for the routes.
     """
-    registry_of(broker).add_kind(KIND, from_document)
-    renderer.register(V2_FACE, _OneshotRenderer(broker))
+    names = V2Names()
+
+    def rebuild(doc: dict[str, Any], tenant: str) -> Subscription:
+        return from_document(doc, tenant, names.term_map)
+
+    registry_of(broker).add_kind(KIND, rebuild)
+    renderer.register(V2_FACE, _OneshotRenderer(broker, names))
+    return names
+
+
+async def resolve_names(broker: Broker, names: V2Names, setting: str) -> list[str]:
+    """Resolve the v2 face's ``@context`` (``CITYOS_V2_CONTEXT``'s comma-separated URLs) once,
+    at start-up, and re-read the v2 subscriptions already loaded through it.
+
+    The registry loads stored subscriptions before this runs (the demo's hosted context only
+    exists after the demo load), with the core context; a subscription's stored body keeps the
+    v2 names as written, so it is parsed again here and means what the face's names mean now.
+    Raises :class:`V2ContextError` when a URL cannot be resolved.  Returns the URLs in use.
+    """
+    urls = context_urls(setting)
+    await names.resolve(broker.resolver, urls)
+    if urls:
+        # the registry's own bulk load (one index rebuild, not one per subscription); the
+        # rebuild function installed above now reads v2 names through the resolved term map
+        await registry_of(broker).load(broker.store, broker.resolver)
+    return urls

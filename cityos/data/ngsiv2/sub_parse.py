@@ -80,10 +80,10 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
-def _names(value: Any, what: str) -> list[str]:
+def _names(value: Any, what: str, tm: TermMap) -> list[str]:
     if not isinstance(value, list):
         raise bad_request(f"{what} must be a JSON array")
-    return [check_identifier(v, f"{what} element") for v in value]
+    return [check_identifier(v, f"{what} element", tm) for v in value]
 
 
 def _known(value: dict[str, Any], allowed: set[str], what: str) -> None:
@@ -122,7 +122,7 @@ def _selectors(entities: Any, tm: TermMap) -> tuple[tuple[Selector, ...] | None,
         if "idPattern" in item:
             pattern = stored_pattern(_string(item["idPattern"], "idPattern"), "idPattern",
                                      V2_PREFIX)
-        types = TypeExpr((frozenset({tm.expand(check_identifier(item["type"], "entity type"))}),)) \
+        types = TypeExpr((frozenset({tm.expand(check_identifier(item["type"], "entity type", tm))}),)) \
             if "type" in item else None
         native.append(Selector(ids=ids, id_pattern=pattern, types=types))
         patterns.append(type_regex(_string(item["typePattern"], "typePattern"))
@@ -249,7 +249,7 @@ def parse_v2_subscription(body: Any, *, sub_id: str, tenant: str, service_path: 
     if condition.get("notifyOnMetadataChange", True) is not True:
         raise bad_request("notifyOnMetadataChange: false is not supported (metadata changes "
                           "always notify)")
-    watched_names = _names(condition.get("attrs", []), "condition.attrs")
+    watched_names = _names(condition.get("attrs", []), "condition.attrs", tm)
     alterations = condition.get("alterationTypes", list(DEFAULT_ALTERATIONS))
     if not isinstance(alterations, list) or not alterations or \
             any(a not in ALTERATIONS for a in alterations):
@@ -264,8 +264,8 @@ def parse_v2_subscription(body: Any, *, sub_id: str, tenant: str, service_path: 
         def predicate(entity: Entity) -> bool:
             return all(test(entity) for test in tests)
     endpoint, headers = _endpoint(notification)
-    attrs = _names(notification.get("attrs", []), "notification.attrs")
-    except_attrs = _names(notification.get("exceptAttrs", []), "notification.exceptAttrs")
+    attrs = _names(notification.get("attrs", []), "notification.attrs", tm)
+    except_attrs = _names(notification.get("exceptAttrs", []), "notification.exceptAttrs", tm)
     if attrs and except_attrs:
         raise bad_request("notification: attrs and exceptAttrs cannot be used at the same time")
     fmt = notification.get("attrsFormat", "normalized")
@@ -274,7 +274,7 @@ def parse_v2_subscription(body: Any, *, sub_id: str, tenant: str, service_path: 
     only_changed = notification.get("onlyChangedAttrs", False)
     if not isinstance(only_changed, bool):
         raise bad_request("onlyChangedAttrs must be true or false")
-    metadata = _names(notification.get("metadata", []), "notification.metadata")
+    metadata = _names(notification.get("metadata", []), "notification.metadata", tm)
     status = doc.get("status", "active")
     if status not in STATUSES:
         raise bad_request("status is not valid: it has to be either active, inactive or oneshot")

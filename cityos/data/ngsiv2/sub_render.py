@@ -21,6 +21,7 @@ from cityos.data.ngsild.subscriptions import Counters, NotifyItem, Subscription
 from cityos.data.ngsild.subscriptions.model import ENTITY_CREATED, ENTITY_DELETED
 from cityos.data.ngsild.terms import TermMap, core_only
 from cityos.data.ngsiv2.mapping import paths_of
+from cityos.data.ngsiv2.names import V2Names
 from cityos.data.ngsiv2.render import KEY_VALUES, VALUES, render_entity
 from cityos.data.ngsiv2.sub_parse import V2Spec
 
@@ -115,11 +116,23 @@ def headers_of(sub: Subscription, items: list[NotifyItem]) -> dict[str, str]:
 
 
 class V2NotificationRenderer:
-    """Renders the notifications of v2 subscriptions (dict for tests, bytes for the notifier)."""
+    """Renders the notifications of v2 subscriptions (dict for tests, bytes for the notifier).
+
+    Names are compacted through ``names.term_map``, the v2 face's term map resolved at start-up
+    (read on every call, never resolved here: rendering is synchronous); none = the core context.
+    """
+
+    def __init__(self, names: V2Names | None = None) -> None:
+        self.names = names
+
+    @property
+    def term_map(self) -> TermMap:
+        """The v2 face's term map (the core context's when no :class:`V2Names` was given)."""
+        return self.names.term_map if self.names is not None else core_only()
 
     def __call__(self, sub: Subscription,
                  items: list[NotifyItem]) -> tuple[dict[str, Any], dict[str, str]]:
-        tm = core_only()
+        tm = self.term_map
         data = [render_item(sub, item, tm) for item in items]
         if _spec(sub).attrs_format == "legacy":
             body = {"subscriptionId": sub.id, "originator": "localhost",
@@ -137,7 +150,7 @@ class V2NotificationRenderer:
             return orjson.dumps(legacy), headers
         key = (V2_KEY, spec.attrs_format, spec.attrs, spec.except_attrs, spec.metadata,
                spec.only_changed)
-        tm = core_only()
+        tm = self.term_map
         parts = []
         for item in items:
             data = item.rendered.get(key)
