@@ -36,6 +36,13 @@ class Settings:
     context_fetch_enabled: bool = _setting(
         True, "Fetch @context URLs named by callers. Off: only the core, stored and preloaded ones.")
     context_cache_ttl: float = _setting(3600.0, "Seconds a fetched remote @context stays cached.")
+    v2_context: str = _setting(
+        "", "NGSI v2 face (/v2): comma-separated @context URLs (hosted /ngsi-ld/v1/jsonldContexts/"
+        "... paths, preloaded or fetchable URLs) through which v2 type, attribute and metadata "
+        "names expand and compact, in order, the core context last; resolved once at start-up "
+        "(one that cannot be resolved stops start-up). Empty: the core context alone, except "
+        "with --demo, where the demo's hosted context (kobe-demo) is used so /v2 shows the demo "
+        "city's short names.")
     sqlite_synchronous: str = _setting(
         "FULL", "SQLite synchronous pragma: FULL makes every acknowledged write durable.")
     pg_pool_min: int = _setting(2, "PostgreSQL: connections opened at start-up.")
