@@ -93,3 +93,22 @@ async def test_ngsi_ld_subscription_fires_on_v2_write(database_url: str) -> None
         received = await rec.wait_for(lambda got: any(
             d.get("temperature", {}).get("value") == 31 for x in got for d in x.body["data"]))
         assert all(x.body["subscriptionId"] == sub["id"] for x in received)
+
+
+async def test_an_ngsi_ld_entity_with_a_japanese_iri_id_is_addressable_through_v2(
+        client: httpx.AsyncClient) -> None:
+    entity_id = "urn:ngsi-ld:指定緊急避難場所一覧:kobe:1"
+    created = await client.post(f"{LD}/entities", json={
+        "id": entity_id, "type": "Shelter", "name": {"type": "Property", "value": "東遊園地"}})
+    assert created.status_code == 201
+    quoted = httpx.URL(f"/v2/entities/{entity_id}").raw_path.decode()
+    read = await client.get(quoted, params={"options": "keyValues"})
+    assert read.status_code == 200
+    assert read.json() == {"id": entity_id, "type": "Shelter", "name": "東遊園地"}
+    patched = await client.patch(f"{quoted}/attrs", json={"name": {"value": "みなと公園"}})
+    assert patched.status_code == 204
+    assert (await client.get(f"{LD}/entities/{entity_id}")).json()["name"]["value"] == "みなと公園"
+    # a non-IRI id keeps Orion's ASCII rule, and Orion's forbidden characters stay forbidden
+    assert (await client.post("/v2/entities", json={"id": "避難所1", "type": "Shelter"})).status_code == 400
+    assert (await client.post("/v2/entities", json={"id": "urn:x:避難所(1)", "type": "Shelter"})
+            ).status_code == 400

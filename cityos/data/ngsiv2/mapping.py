@@ -34,6 +34,7 @@ _IDENTIFIER = re.compile(r"^[!$%*+,\-.0-9:@A-Z\[\\\]^_`a-z{|}~]{1,256}$")
 # what a term of the v2 face's own @context may carry besides Orion's syntax: any character but
 # whitespace, controls and the ones Orion forbids (Japanese dataset terms such as 名称)
 _TERM_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f-\x9f<>\"'=;()&?/#]")
+_IRI_ID = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:.")   # an absolute IRI: a scheme, then anything
 _SERVICE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 _PATH_LEVEL = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 MAX_PATHS = 10
@@ -75,7 +76,15 @@ def to_v2_id(ld_id: str) -> str:
 
 
 def entity_id(text: object) -> str:
-    """A v2 entity id from a request, checked, as its NGSI-LD id."""
+    """A v2 entity id from a request, checked, as its NGSI-LD id.
+
+    Besides Orion's ASCII ids, an absolute IRI with non-ASCII letters is accepted as it is:
+    NGSI-LD ids are IRIs, and an entity written through NGSI-LD as
+    ``urn:ngsi-ld:指定緊急避難場所一覧:kobe:1`` must stay addressable through ``/v2/entities/{id}``.
+    """
+    if isinstance(text, str) and not text.isascii() and len(text) <= 256 \
+            and _IRI_ID.match(text) and not _TERM_FORBIDDEN.search(text):
+        return text
     checked = check_identifier(text, "entity id")
     if checked.startswith(V2_PREFIX):
         raise bad_request(f"entity ids may not start with {V2_PREFIX} (reserved for the mapping "
