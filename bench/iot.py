@@ -138,8 +138,14 @@ async def _live_phases(base: str, database_url: str, mqtt_url: str,
         await provision_group(client, tenant, apikey)
         devices = args.devices
 
+        per = args.http_batch
+
         def make(i: int) -> Req:
-            return Req("POST", f"/iot/json?k={apikey}&i=sim{i % devices}", body=measure(i))
+            if per == 1:
+                return Req("POST", f"/iot/json?k={apikey}&i=sim{i % devices}", body=measure(i))
+            # a device sending several measurements in one request (a JSON array)
+            body = b"[" + b",".join(measure(i * per + k) for k in range(per)) + b"]"
+            return Req("POST", f"/iot/json?k={apikey}&i=sim{i % devices}", body=body, items=per)
 
         # aiohttp (bench/loadgen.py): httpx would cost this shared machine more CPU than the
         # server; no warm-up, so every acknowledged measure is counted in ``lost``
@@ -194,8 +200,10 @@ async def _publish(mqtt_url: str, apikey: str, devices: int, total: int) -> int:
     return taken
 
 
-def measure_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
-    """All phases on one engine, against a fresh server and database."""
+def measure_engine(engine: str, args: argparse.Namespace,
+                   baseline: Path | None = None) -> dict[str, Any]:
+    """All phases on one engine, against a fresh server and database (running the CityOS found
+    under ``baseline`` instead of this one when given)."""
     database = sqlite_database() if engine == "sqlite" else postgres_database()
     backlog = {"tenant": f"benchbacklog{secrets.token_hex(3)}",
                "apikey": f"b{secrets.token_hex(4)}"}
@@ -203,6 +211,8 @@ def measure_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
             database as (url, workdir):
         env = {"CITYOS_IOT_MQTT_URL": mqtt_url,
                "CITYOS_IOT_MQTT_CLIENT_ID": f"cityos-bench-{secrets.token_hex(4)}"}
+        if baseline is not None:      # the server imports the baseline's ``cityos`` package
+            env["PYTHONPATH"] = str(baseline)
         with running_server(url, workdir, env=env) as server:
             _wait_connected(server.base)
             result = asyncio.run(_live_phases(server.base, url, mqtt_url, args, backlog))
@@ -213,7 +223,7 @@ def measure_engine(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         result["mqtt_backlog"] = {"sent": args.mqtt_total, "acked_by_broker": taken,
                                   "per_second": round(stored / span) if span else None,
                                   "lost": taken - stored}
-    return {"engine": engine, **result}
+    return {"engine": engine + (" (baseline)" if baseline is not None else ""), **result}
 
 
 def _wait_connected(base: str) -> None:
@@ -240,6 +250,20 @@ def show(rows: list[dict[str, Any]]) -> None:
               f"{r['mqtt_paced']['p95_ms']} ms at {r['mqtt_paced']['rate']:g}/s | {lost} |")
 
 
+def show_ratios(rows: list[dict[str, Any]]) -> None:
+    """This CityOS over the baseline, per engine and phase (the same load, minutes apart)."""
+    print("\n| engine | HTTP /s | MQTT backlog /s | MQTT paced p95 |")
+    print("|---|---|---|---|")
+    def ratio(before: dict[str, Any], after: dict[str, Any], phase: str, key: str) -> str:
+        old, new = before[phase][key], after[phase][key]
+        return f"{new / old:.2f}x" if old and new else "n/a"
+
+    for b, a in zip(rows[::2], rows[1::2], strict=True):
+        print(f"| {a['engine']} | {ratio(b, a, 'http', 'per_second')} | "
+              f"{ratio(b, a, 'mqtt_backlog', 'per_second')} | "
+              f"{ratio(b, a, 'mqtt_paced', 'p95_ms')} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark."""
     parser = argparse.ArgumentParser(prog="python -m bench.iot", description=__doc__,
@@ -255,14 +279,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mqtt", default="private",
                         help="'private' (a Mosquitto started for the run) or a broker URL such as "
                              f"{MQTT_URL} (its queue limits apply)")
+    parser.add_argument("--http-batch", type=int, default=1,
+                        help="measurements per HTTP request (a JSON array; 1 = one per request)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a directory holding another CityOS (a copy of ``cityos/``, e.g. "
+                             "the last commit's): measured first, then this one, with ratios")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     args = parser.parse_args(argv)
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
     if "postgresql" in engines and (reason := postgres_available()) is not None:
         print(f"PostgreSQL skipped: {reason}")
         engines.remove("postgresql")
-    rows = [measure_engine(engine, args) for engine in engines]
+    rows: list[dict[str, Any]] = []
+    for engine in engines:
+        if args.baseline is not None:
+            rows.append(measure_engine(engine, args, args.baseline))
+        rows.append(measure_engine(engine, args))
     show(rows)
+    if args.baseline is not None:
+        show_ratios(rows)
     print(json.dumps(rows, indent=2))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -30,9 +30,9 @@ log = logging.getLogger("cityos.iot")
 class IotAgent:
     """Resolves devices, transforms measures and hands them to the batching writer."""
 
-    def __init__(self, devices: Devices, *, batch_size: int = 500, workers: int = 4) -> None:
+    def __init__(self, devices: Devices, *, batch_size: int = 500, writers: int = 1) -> None:
         self.devices = devices
-        self.writer = MeasurementWriter(devices.broker, batch_size=batch_size, workers=workers)
+        self.writer = MeasurementWriter(devices.broker, batch_size=batch_size, writers=writers)
         self._compiled: dict[tuple[str, str], CompiledDevice] = {}
         self._provisioning: dict[tuple[str, str], asyncio.Lock] = {}
         devices.registry.listeners.append(self._forget)
@@ -124,7 +124,10 @@ class IotAgent:
         futures = [self.writer.submit(device.tenant, body) for body in bodies]
         self.received += len(bodies)
         try:
-            await asyncio.gather(*futures)
+            if len(futures) == 1:      # the usual message: skip gather's task machinery
+                await futures[0]
+            else:
+                await asyncio.gather(*futures)
         except BaseException:
             if state is not None:      # not written: let the next measurement try again
                 state.unsettle(device.tenant, device.device_id)

@@ -28,7 +28,10 @@ class IotRuntime:
     def __init__(self, broker: Broker, settings: Settings) -> None:
         self.devices = Devices(broker=broker, registry=DeviceRegistry(broker.store))
         self.devices.state = DeviceState(self.devices, factor=settings.iot_offline_factor)
-        self.agent = IotAgent(self.devices, batch_size=settings.iot_batch_size)
+        # group commit: one write in flight for SQLite (its store has one writer thread, so more
+        # would only make smaller groups); two for PostgreSQL, whose connections work in parallel
+        writers = 1 if broker.store.engine == "sqlite" else 2
+        self.agent = IotAgent(self.devices, batch_size=settings.iot_batch_size, writers=writers)
         self.mqtt: MqttSouthbound | None = None
         if settings.iot_mqtt_url:
             self.mqtt = MqttSouthbound(self.agent, settings.iot_mqtt_url,
