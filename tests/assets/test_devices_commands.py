@@ -10,8 +10,16 @@ from typing import Any
 import httpx
 import pytest
 
+from cityos.core.settings import Settings
+
 LD = {"NGSILD-Tenant": "city"}
 H = {"fiware-service": "city"}
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The test devices listen on 127.0.0.1, which the SSRF policy refuses unless allowed."""
+    return Settings.load(database_url=database_url, notification_allow="127.0.0.1")
 
 
 @pytest.fixture

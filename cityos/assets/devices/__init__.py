@@ -21,10 +21,19 @@ from cityos.assets.devices.entities import (
     commands_of,
     device_entity,
     info_attr,
+    scope_of,
     status_attr,
     write_entities,
 )
-from cityos.assets.devices.model import JSON, UL, IotError, check_device, entity_id_of
+from cityos.assets.devices.model import (
+    JSON,
+    RESERVED,
+    UL,
+    IotError,
+    check_device,
+    check_tenant,
+    entity_id_of,
+)
 from cityos.assets.devices.native import ROUTES as _NATIVE
 from cityos.assets.devices.provisioning import ROUTES as _PROVISIONING
 from cityos.assets.devices.registry import DeviceRegistry
@@ -33,8 +42,8 @@ from cityos.assets.devices.values import MeasureError, ngsi_attribute, point, to
 
 ROUTES = [*_PROVISIONING, *_NATIVE]
 
-__all__ = ["JSON", "LAST_SEEN", "OFFLINE", "ONLINE", "ROUTES", "STATE", "UL", "UNKNOWN",
-           "CommandWatcher", "DeviceRegistry", "DeviceState", "Devices", "IotError",
-           "MeasureError", "add_devices", "check_device", "commands_of", "device_entity",
-           "entity_id_of", "find_device", "info_attr", "ngsi_attribute", "point", "remove_device",
-           "status_attr", "to_utc", "write_entities"]
+__all__ = ["JSON", "LAST_SEEN", "OFFLINE", "ONLINE", "RESERVED", "ROUTES", "STATE", "UL",
+           "UNKNOWN", "CommandWatcher", "DeviceRegistry", "DeviceState", "Devices", "IotError",
+           "MeasureError", "add_devices", "check_device", "check_tenant", "commands_of",
+           "device_entity", "entity_id_of", "find_device", "info_attr", "ngsi_attribute", "point",
+           "remove_device", "scope_of", "status_attr", "to_utc", "write_entities"]

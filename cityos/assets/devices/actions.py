@@ -13,7 +13,9 @@ from typing import Any
 from cityos.assets.devices.entities import device_entity, write_entities
 from cityos.assets.devices.model import IotError, check_device, check_group, entity_id_of
 from cityos.assets.devices.registry import DeviceRegistry
+from cityos.core.problems import Problem
 from cityos.data.ngsild import Broker
+from cityos.data.ngsild.notify import EndpointPolicy
 
 
 @dataclass
@@ -26,6 +28,28 @@ class Devices:
     state: Any = None
 
 
+def check_endpoint(devices: Devices, device: dict[str, Any]) -> None:
+    """Refuse a command ``endpoint`` the notification SSRF policy forbids (400).
+
+    Commands make CityOS POST to a URL the provisioning client chose and store the answer, so
+    the same guard as for subscriptions applies (``CITYOS_NOTIFICATION_ALLOW`` / ``_DENY``);
+    the sender resolves and checks the host again before each command.
+    """
+    endpoint = device.get("endpoint")
+    if not endpoint:
+        return
+    try:
+        EndpointPolicy.from_settings(devices.broker.settings).check(endpoint)
+    except Problem as refused:
+        raise IotError("WRONG_SYNTAX", f"endpoint refused: {refused.detail}", 400) from None
+
+
+def _checked(devices: Devices, tenant: str, device: dict[str, Any]) -> dict[str, Any]:
+    check_endpoint(devices, device)
+    devices.registry.check_key_owner(tenant, device.get("apikey"))
+    return device
+
+
 def _group_of(devices: Devices, tenant: str, path: str, apikey: Any) -> dict[str, Any] | None:
     groups = devices.registry.tenant_groups(tenant)
     if isinstance(apikey, str):
@@ -36,6 +60,8 @@ def _group_of(devices: Devices, tenant: str, path: str, apikey: Any) -> dict[str
 async def add_groups(devices: Devices, tenant: str, path: str, bodies: list[Any]) -> None:
     """Add service groups (all validated before any is stored)."""
     groups = [check_group(body, tenant, path) for body in bodies]
+    for group in groups:
+        devices.registry.check_key_owner(tenant, group["apikey"])
     keys = [(g["resource"], g["apikey"]) for g in groups]
     if len(set(keys)) != len(keys):
         raise IotError("DUPLICATE_GROUP", "the request names one (resource, apikey) twice", 409)
@@ -83,7 +109,8 @@ async def add_devices(devices: Devices, tenant: str, path: str, bodies: list[Any
     for body in bodies:
         group = _group_of(devices, tenant, path, body.get("apikey") if isinstance(body, dict)
                           else None)
-        checked.append((check_device(body, tenant, path, group), group))
+        checked.append((_checked(devices, tenant, check_device(body, tenant, path, group)),
+                        group))
     ids = [d["device_id"] for d, _g in checked]
     if len(set(ids)) != len(ids):
         raise IotError("DUPLICATE_DEVICE_ID", "the request names one device_id twice", 409)
@@ -116,7 +143,8 @@ async def update_device(devices: Devices, tenant: str, device_id: str, body: Any
         raise IotError("WRONG_SYNTAX", "device_id cannot change")
     merged = {k: v for k, v in {**device, **body}.items() if k not in ("service", "service_path")}
     group = _group_of(devices, tenant, device["service_path"], merged.get("apikey"))
-    changed = check_device(merged, tenant, device["service_path"], group)
+    changed = _checked(devices, tenant, check_device(merged, tenant, device["service_path"],
+                                                     group))
     await write_entities(devices.broker, tenant, [device_entity(changed, group)])
     await devices.registry.replace_device(tenant, changed)
 

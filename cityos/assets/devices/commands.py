@@ -45,6 +45,7 @@ class CommandWatcher:
         self._expiry: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
+        self.unknown_results = 0      # cmdexe results naming a command the device does not have
         devices.registry.listeners.append(self.device_changed)
 
     def index_all(self) -> None:
@@ -60,11 +61,14 @@ class CommandWatcher:
         device = self.devices.registry.devices.get((tenant, device_id))
         if device is None:
             return
-        group = self.devices.registry.group_for(device.get("apikey", ""))
-        names = commands_of(device, group)
+        names = commands_of(device, self._group(tenant, device))
         if names:
             self._by_entity[(tenant, entity_id_of(device))] = (
                 device, {self.expand(n): n for n in names})
+
+    def _group(self, tenant: str, device: dict[str, Any]) -> dict[str, Any] | None:
+        group = self.devices.registry.group_for(device.get("apikey") or "")
+        return group if group is not None and group["service"] == tenant else None
 
     # -- ChangeObserver --------------------------------------------------------------------------
     def effects(self, tenant: str, changes: list[Change]) -> Effects:
@@ -141,12 +145,22 @@ class CommandWatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def result(self, tenant: str, device_id: str, results: dict[str, Any]) -> None:
-        """A device reported command results (``cmdexe``): status OK and the answer as info."""
+        """A device reported command results (``cmdexe``): status OK and the answer as info.
+
+        Only the device's own commands are written: any other name is ignored and counted, so a
+        device cannot create or overwrite arbitrary ``*_status`` / ``*_info`` attributes.
+        """
         device = self.devices.registry.devices.get((tenant, device_id))
         if device is None:
             return
+        known = set(commands_of(device, self._group(tenant, device)))
         for key, answer in results.items():
             command = key.split("@", 1)[1] if "@" in key else key
+            if command not in known:
+                self.unknown_results += 1
+                log.warning("device %s reported a result for unknown command %r", device_id,
+                            command[:80])
+                continue
             timer = self._expiry.pop((tenant, device_id, command), None)
             if timer is not None:
                 timer.cancel()

@@ -39,10 +39,23 @@ async def write_entities(broker: Broker, tenant: str, bodies: list[dict[str, Any
         raise BadRequestData(f"entity {result.errors[0]['entityId']}: {error.get('detail')}")
 
 
+def scope_of(device: dict[str, Any]) -> list[str] | None:
+    """The NGSI-LD ``scope`` of a device's ``fiware-servicepath`` (none for ``/``).
+
+    The same rule as the NGSIv2 face (``cityos/data/ngsiv2/mapping.py`` ``scope_of``, which that
+    package does not export), so a v2 client asking for the service path finds the entity.
+    """
+    path = device.get("service_path") or "/"
+    return None if path == "/" else [path]
+
+
 def device_entity(device: dict[str, Any], group: dict[str, Any] | None = None) -> dict[str, Any]:
     """The entity body a newly provisioned device starts with (static attributes, commands)."""
     body: dict[str, Any] = {"id": entity_id_of(device), "type": device["entity_type"],
                             STATE: {"type": "Property", "value": UNKNOWN}}
+    scope = scope_of(device)
+    if scope is not None:
+        body["scope"] = scope
     zone = device.get("timezone")
     statics = [*(group or {}).get("static_attributes", []), *device.get("static_attributes", [])]
     try:

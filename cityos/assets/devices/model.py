@@ -19,7 +19,10 @@ TRANSPORTS = {"HTTP", "MQTT"}
 DEFAULT_RESOURCE = "/iot/d"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,255}$")
 _ID = re.compile(r"^[A-Za-z0-9_:.\-]{1,256}$")
-_SERVICE = re.compile(r"^[A-Za-z0-9_\-]{0,50}$")
+# the NGSIv2 face's rule (cityos.data.ngsiv2 mapping.tenant_of): same characters, lower-cased,
+# so a device of "Fiware-Service: OpenIoT" is seen by v2 and NGSI-LD clients of tenant "openiot"
+_SERVICE = re.compile(r"^[A-Za-z0-9_]{0,50}$")
+RESERVED = frozenset({"id", "type", "@context", "createdAt", "modifiedAt"})
 _PATH = re.compile(r"^/[A-Za-z0-9_/\-]{0,250}$")
 
 DEVICE_KEYS = {"device_id", "service", "service_path", "entity_name", "entity_type", "timezone",
@@ -53,10 +56,12 @@ def _syntax(message: str) -> IotError:
 
 
 def check_tenant(service: str, service_path: str) -> tuple[str, str]:
-    """The (service, service path) of the fiware-service headers, validated."""
+    """The (service, service path) of the fiware-service headers, validated; the service is
+    lower-cased as the NGSIv2 face does."""
     if not _SERVICE.match(service):
         raise IotError("BAD_REQUEST", f"invalid fiware-service {service[:60]!r}: use letters, "
-                       "digits, _ and - (at most 50)")
+                       "digits and _ (at most 50)")
+    service = service.lower()
     path = service_path or "/"
     if not _PATH.match(path):
         raise IotError("BAD_REQUEST", f"invalid fiware-servicepath {path[:60]!r}")
@@ -70,7 +75,7 @@ def _attribute(raw: Any, where: str, *, command: bool = False) -> dict[str, Any]
     name = raw.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise _syntax(f"{where}: attribute name {str(name)[:60]!r} is missing or invalid")
-    if name in ("id", "type", "@context", "createdAt", "modifiedAt"):
+    if name in RESERVED:
         raise _syntax(f"{where}: {name!r} cannot be an attribute name")
     kind = raw.get("type", "Text" if command else None)
     if not isinstance(kind, str) or not kind:
@@ -189,6 +194,9 @@ def check_device(body: Any, service: str, service_path: str,
     if endpoint is not None and (not isinstance(endpoint, str)
                                  or not endpoint.startswith(("http://", "https://"))):
         raise _syntax("endpoint must be an http(s) URL")
+    apikey = body.get("apikey")
+    if apikey is not None and (not isinstance(apikey, str) or (apikey and not _ID.match(apikey))):
+        raise _syntax("apikey must be a string of letters, digits, _ : . - (at most 256)")
     out: dict[str, Any] = {k: v for k, v in body.items() if k in DEVICE_KEYS}
     out.update(device_id=device_id, entity_name=entity_name, entity_type=entity_type,
                protocol=JSON if protocol in (JSON, "IoTA-JSON") else UL, transport=transport,

@@ -14,6 +14,7 @@ from typing import Any
 
 from cityos.assets.devices import (
     LAST_SEEN,
+    RESERVED,
     STATE,
     Devices,
     IotError,
@@ -25,6 +26,8 @@ from cityos.ingest.iot.transform import CompiledDevice, TransformError, compile_
 from cityos.ingest.iot.writer import MeasurementWriter
 
 log = logging.getLogger("cityos.iot")
+MAX_MESSAGE = 1024 * 1024      # bytes of one southbound message (HTTP body or MQTT payload)
+MAX_GROUPS = 100               # measure groups in one message
 
 
 class IotAgent:
@@ -59,7 +62,9 @@ class IotAgent:
         key = (tenant, device["device_id"])
         compiled = self._compiled.get(key)
         if compiled is None:
-            group = self.devices.registry.group_for(device.get("apikey", ""))
+            group = self.devices.registry.group_for(device.get("apikey") or "")
+            if group is not None and group["service"] != tenant:
+                group = None           # never another tenant's settings
             try:
                 compiled = compile_device(tenant, device, group)
             except TransformError as exc:
@@ -68,18 +73,24 @@ class IotAgent:
         return compiled
 
     async def resolve(self, apikey: str, device_id: str, *, protocol: str,
-                      transport: str) -> CompiledDevice:
-        """The device a message comes from; autoprovisioned when its group allows it."""
+                      transport: str, resource: str | None = None) -> CompiledDevice:
+        """The device a message comes from; autoprovisioned when its group allows it.
+
+        apikey (+ resource) -> group -> tenant -> device: a key never reaches another tenant.
+        """
         registry = self.devices.registry
         device = registry.device_for(apikey, device_id)
         if device is not None:
             return self._compile(device)
-        group = registry.group_for(apikey)
+        group = registry.group_for(apikey, resource)
         if group is None:
             raise IotError("DEVICE_GROUP_NOT_FOUND",
                            f"Couldn't find device group for fields: apikey={apikey}", 404)
         tenant = group["service"]
         device = await registry.refresh_device(tenant, device_id)
+        if device is not None and device.get("apikey") not in (apikey, "", None):
+            raise IotError("DEVICE_NOT_FOUND", f"No device was found with id:{device_id} for "
+                           f"apikey={apikey}", 404)
         if device is None:
             if group.get("autoprovision") is False:
                 raise IotError("DEVICE_NOT_FOUND", f"No device was found with id:{device_id}", 404)
@@ -104,12 +115,22 @@ class IotAgent:
                 attrs = to_attributes(device, measures, arrival)
             except TransformError as exc:
                 raise IotError("WRONG_SYNTAX", f"device {device.device_id}: {exc}") from None
+            reserved = RESERVED.intersection(attrs)
+            if reserved:
+                raise IotError("WRONG_SYNTAX", f"device {device.device_id}: a measure may not be "
+                               f"named {', '.join(sorted(reserved))}")
             if attrs:
-                out.append({"id": device.entity_id, "type": device.entity_type, **attrs})
+                fragment = {"id": device.entity_id, "type": device.entity_type, **attrs}
+                if device.scope is not None:
+                    fragment["scope"] = device.scope
+                out.append(fragment)
         return out
 
     async def ingest(self, device: CompiledDevice, groups: list[dict[str, Any]]) -> int:
         """Store a device's measure groups; returns once every one is durable (or raises)."""
+        if len(groups) > MAX_GROUPS:
+            raise IotError("WRONG_SYNTAX", f"a message may carry at most {MAX_GROUPS} measure "
+                           "groups", 413)
         arrival = utc_now()
         bodies = self.fragments(device, groups, arrival)
         if not bodies:

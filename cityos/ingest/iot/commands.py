@@ -4,19 +4,67 @@ MQTT devices get ``device@cmd|value`` (UltraLight) on ``/{apikey}/{device}/cmd``
 ``{"cmd": value}`` (JSON) on ``/json/{apikey}/{device}/cmd``; once the broker accepted it (PUBACK)
 the status is DELIVERED and the result comes back on ``cmdexe``.  HTTP devices with an
 ``endpoint`` get the same payload in a POST and answer with the result in the response body.
+
+The endpoint is a URL a provisioning client chose, so it is guarded like a notification endpoint
+(SSRF, ADR 0010): checked by the notification :class:`EndpointPolicy` when the device is
+provisioned, and resolved and checked again before every command, the connection then going to
+the checked address (no second lookup a rebinding DNS server could answer differently).  No
+proxies from the environment, no redirects, and at most :data:`MAX_ANSWER` bytes of the answer
+are read (it is stored in ``{cmd}_info``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
 
 from cityos.assets.devices import JSON
+from cityos.core.problems import Problem
+from cityos.data.ngsild.notify import EndpointPolicy
 from cityos.ingest.iot.ultralight import UltraLightError, format_command, parse_command_result
 
 HTTP_TIMEOUT = 10.0
+MAX_ANSWER = 64 * 1024
+
+
+class AnswerTooLarge(Exception):
+    """The device answered more than :data:`MAX_ANSWER` bytes."""
+
+
+def pinned_url(url: str, address: str) -> tuple[str, str, str]:
+    """(``url`` with its host replaced by the checked ``address``, Host header, TLS name)."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    authority = parts.netloc.rpartition("@")[2]     # never send credentials as the Host
+    return (urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), authority,
+            parts.hostname or "")
+
+
+async def post_checked(policy: EndpointPolicy, url: str, payload: bytes,
+                       headers: dict[str, str]) -> tuple[int, bytes]:
+    """POST to ``url`` after the SSRF check, to the checked address; (status, capped body)."""
+    addresses = await policy.resolve(url)       # BadRequestData when refused, OSError when unknown
+    target, authority, name = pinned_url(url, addresses[0])
+    extensions = {"sni_hostname": name} if url.lower().startswith("https:") else {}
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, trust_env=False,
+                                 follow_redirects=False) as client:
+        request = client.build_request("POST", target, content=payload,
+                                       headers={**headers, "host": authority},
+                                       extensions=extensions)
+        response = await client.send(request, stream=True)
+        try:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER:
+                    raise AnswerTooLarge(f"the device answered more than {MAX_ANSWER} bytes")
+        finally:
+            await response.aclose()
+    return response.status_code, bytes(body)
 
 
 def command_payload(device: dict[str, Any], command: str, value: Any) -> bytes:
@@ -51,8 +99,9 @@ def http_result(device: dict[str, Any], command: str, body: bytes) -> Any:
 class CommandSender:
     """Delivers commands over MQTT (through the agent's consumer connection) or HTTP."""
 
-    def __init__(self, mqtt: Any) -> None:
+    def __init__(self, mqtt: Any, policy: EndpointPolicy | None = None) -> None:
         self.mqtt = mqtt
+        self.policy = policy or EndpointPolicy()
 
     async def __call__(self, tenant: str, device: dict[str, Any], command: str,
                        value: Any) -> tuple[str, Any]:
@@ -61,11 +110,16 @@ class CommandSender:
         if device.get("endpoint"):
             headers = {"content-type": "application/json" if device.get("protocol") == JSON
                        else "text/plain", "fiware-service": tenant}
-            async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
-                response = await client.post(device["endpoint"], content=payload, headers=headers)
-            if response.status_code >= 300:
-                return "ERROR", f"the device answered HTTP {response.status_code}"
-            result = http_result(device, command, response.content)
+            try:
+                status, body = await post_checked(self.policy, device["endpoint"], payload,
+                                                  headers)
+            except Problem as refused:
+                return "ERROR", f"endpoint refused: {refused.detail}"[:300]
+            except AnswerTooLarge as exc:
+                return "ERROR", str(exc)
+            if status >= 300:
+                return "ERROR", f"the device answered HTTP {status}"
+            result = http_result(device, command, body)
             return ("OK", result) if result is not None else ("DELIVERED", None)
         if device.get("transport") == "MQTT":
             if self.mqtt is None:

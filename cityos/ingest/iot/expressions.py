@@ -30,6 +30,9 @@ from typing import Any
 Node = tuple[Any, ...]
 MAX_LENGTH = 2000
 MAX_DEPTH = 40
+# every intermediate string is capped: replace() and concat can otherwise grow a text
+# geometrically (one message could make the agent allocate gigabytes)
+MAX_TEXT = 64 * 1024
 
 
 class ExpressionError(ValueError):
@@ -228,7 +231,17 @@ def _text(value: Any) -> str:
 
 
 def evaluate(node: Node, names: dict[str, Any]) -> Any:
-    """The value of a parsed expression, reading measures from ``names``."""
+    """The value of a parsed expression, reading measures from ``names``.
+
+    A text longer than :data:`MAX_TEXT` anywhere on the way makes the value None.
+    """
+    value = _evaluate(node, names)
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return None
+    return value
+
+
+def _evaluate(node: Node, names: dict[str, Any]) -> Any:
     kind = node[0]
     if kind == "lit":
         return node[1]
@@ -257,6 +270,17 @@ def evaluate(node: Node, names: dict[str, Any]) -> Any:
     return _arith(op, a, b) if op in "+-*/%" else _compare(op, a, b)
 
 
+def _replace(s: Any, old: Any, new: Any) -> str | None:
+    """``replace(s, old, new)``; None for an empty ``old`` or a result over :data:`MAX_TEXT`."""
+    text, search, replacement = _text(s), _text(old), _text(new)
+    if s is None or not search:         # None: an inner value was already refused (too long)
+        return None
+    grows = text.count(search) * (len(replacement) - len(search))
+    if len(text) + grows > MAX_TEXT:
+        return None
+    return text.replace(search, replacement)
+
+
 def _round(x: Any, digits: Any = 0) -> Any:
     number = _number(x)
     return None if number is None else round(number, int(_number(digits) or 0))
@@ -282,7 +306,7 @@ FUNCTIONS: dict[str, tuple[int, int, Callable[..., Any]]] = {
     "trim": (1, 1, lambda s: _text(s).strip()),
     "len": (1, 1, lambda s: len(_text(s))),
     "substr": (2, 3, _substr),
-    "replace": (3, 3, lambda s, a, b: _text(s).replace(_text(a), _text(b))),
+    "replace": (3, 3, _replace),
     "concat": (1, 16, lambda *parts: "".join(_text(p) for p in parts)),
     "contains": (2, 2, lambda s, part: _text(part) in _text(s)),
     "number": (1, 1, _number),

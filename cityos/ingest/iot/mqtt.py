@@ -28,7 +28,7 @@ import orjson
 
 from cityos.assets.devices import JSON, UL, IotError
 from cityos.core.problems import Problem
-from cityos.ingest.iot.agent import IotAgent
+from cityos.ingest.iot.agent import MAX_MESSAGE, IotAgent
 from cityos.ingest.iot.ultralight import UltraLightError, parse_measures
 
 log = logging.getLogger("cityos.iot")
@@ -147,18 +147,34 @@ class MqttSouthbound:
         task.add_done_callback(self._handlers.discard)
 
     async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """Process one message; PUBACK it unless the store is unavailable (then retry here).
+
+        A permanent error (bad payload, unknown device, a 4xx from the broker, even a bug such
+        as a TypeError) would fail the same way on every redelivery, so the message is
+        acknowledged, counted as rejected and logged instead of blocking the session forever.
+        """
         self.messages += 1
-        try:
-            await self._process(message)
-        except IotError as exc:      # bad data stays bad: acknowledge, count and log it
-            self.rejected += 1
-            log.warning("IoT agent: MQTT message on %s rejected: %s", message.topic, exc.message)
-        except (UnicodeDecodeError, ValueError) as exc:
-            self.rejected += 1
-            log.warning("IoT agent: MQTT message on %s rejected: %s", message.topic, exc)
+        while True:
+            try:
+                await self._process(message)
+                break
+            except Problem as exc:
+                if exc.status >= 500:      # the store is down: no PUBACK yet, try again
+                    await asyncio.sleep(self.retry_delay)
+                    continue
+                self._reject(message, exc.detail)
+            except IotError as exc:
+                self._reject(message, exc.message)
+            except Exception as exc:       # poison message: never redeliver it forever
+                self._reject(message, f"{type(exc).__name__}: {exc}")
+            break
         if message.qos > 0:
             with contextlib.suppress(Exception):
                 client._client.ack(message.mid, message.qos)
+
+    def _reject(self, message: aiomqtt.Message, why: str) -> None:
+        self.rejected += 1
+        log.warning("IoT agent: MQTT message on %s rejected: %s", message.topic, why[:300])
 
     async def _process(self, message: aiomqtt.Message) -> None:
         parsed = split_topic(message.topic.value)
@@ -167,6 +183,8 @@ class MqttSouthbound:
         kind, apikey, device_id, rest = parsed
         payload = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) \
             else str(message.payload).encode()
+        if len(payload) > MAX_MESSAGE:
+            raise IotError("WRONG_SYNTAX", f"a message may have at most {MAX_MESSAGE} bytes", 413)
         guess = kind or (JSON if payload.lstrip()[:1] in (b"{", b"[") else UL)
         device = await self.agent.resolve(apikey, device_id, protocol=guess, transport="MQTT")
         kind = kind or device.protocol
@@ -179,12 +197,4 @@ class MqttSouthbound:
         if rest != ["attrs"] and attr is None:
             raise IotError("WRONG_SYNTAX", f"unknown topic {message.topic.value[:80]}")
         groups = decode(kind, payload, attr)
-        while True:
-            try:
-                await self.agent.ingest(device, groups)
-                return
-            except Problem as exc:
-                if exc.status < 500:
-                    raise IotError("WRONG_SYNTAX", exc.detail) from None
-                # the store is down: keep the message (no PUBACK yet) and try again
-                await asyncio.sleep(self.retry_delay)
+        await self.agent.ingest(device, groups)

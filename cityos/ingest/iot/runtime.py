@@ -15,11 +15,15 @@ from typing import Any
 from cityos.assets.devices import CommandWatcher, DeviceRegistry, Devices, DeviceState
 from cityos.core.settings import Settings
 from cityos.data.ngsild import Broker
+from cityos.data.ngsild.notify import EndpointPolicy
 from cityos.ingest.iot.agent import IotAgent
 from cityos.ingest.iot.commands import CommandSender
 from cityos.ingest.iot.mqtt import MqttSouthbound
 
 log = logging.getLogger("cityos.iot")
+# seconds between re-reads of the device registry, so groups and devices provisioned through
+# another node reach this node's southbound and command watcher (as csource/index.py does)
+RELOAD_INTERVAL = 5.0
 
 
 class IotRuntime:
@@ -39,11 +43,13 @@ class IotRuntime:
             self.agent.mqtt = self.mqtt
         self.commands = CommandWatcher(self.devices, broker.store.observer,
                                        timeout=settings.iot_command_timeout)
-        self.commands.sender = CommandSender(self.mqtt)
+        self.commands.sender = CommandSender(self.mqtt, EndpointPolicy.from_settings(settings))
         if self.mqtt is not None:
             self.mqtt.on_command_result = self.commands.result
         broker.store.observer = self.commands
         self._monitor: asyncio.Task[None] | None = None
+        self._reloader: asyncio.Task[None] | None = None
+        self.reload_interval = RELOAD_INTERVAL
 
     async def start(self) -> None:
         """Load the registry, start the writer, the state monitor and the MQTT consumer."""
@@ -53,6 +59,7 @@ class IotRuntime:
         self.commands.index_all()
         await self.agent.start()
         self._monitor = asyncio.create_task(self.devices.state.run(), name="iot-device-state")
+        self._reloader = asyncio.create_task(self._reload_forever(), name="iot-registry-reload")
         if self.mqtt is not None:
             await self.mqtt.start()
         else:
@@ -64,10 +71,23 @@ class IotRuntime:
             await self.mqtt.stop()
         await self.agent.stop()
         await self.commands.stop()
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
+        for task in (self._monitor, self._reloader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def reload(self) -> None:
+        """Re-read the registry; changed devices re-index themselves (listeners)."""
+        await self.devices.registry.load()
+
+    async def _reload_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_interval)
+            try:
+                await self.reload()
+            except Exception:      # the store is down: keep what is known, try again later
+                log.warning("IoT agent: reloading the device registry failed", exc_info=True)
 
     def health(self) -> dict[str, Any]:
         """The IoT agent's part of /health."""

@@ -15,10 +15,8 @@ from starlette.routing import Route
 
 from cityos.assets.devices import JSON, UL, IotError
 from cityos.core.problems import Problem
-from cityos.ingest.iot.agent import IotAgent
+from cityos.ingest.iot.agent import MAX_MESSAGE, IotAgent
 from cityos.ingest.iot.ultralight import UltraLightError, parse_measures
-
-MAX_MESSAGE = 1024 * 1024
 
 
 def _error(name: str, message: str, status: int) -> Response:
@@ -38,6 +36,27 @@ def json_groups(payload: Any) -> list[dict[str, Any]]:
     return items
 
 
+class _TooLarge(Exception):
+    """The body is larger than :data:`MAX_MESSAGE`."""
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The request body, refused (before or while reading) beyond :data:`MAX_MESSAGE` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_MESSAGE:
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_MESSAGE:
+            raise _TooLarge
+    return bytes(body)
+
+
+def _too_large() -> Response:
+    return _error("WRONG_SYNTAX", f"a message may have at most {MAX_MESSAGE} bytes", 413)
+
+
 async def _measure(request: Request, kind: str, text: bytes) -> Response:
     agent: IotAgent = request.app.state.iot
     apikey = request.query_params.get("k")
@@ -46,7 +65,7 @@ async def _measure(request: Request, kind: str, text: bytes) -> Response:
         return _error("MANDATORY_PARAMS_NOT_FOUND_HTTP", "Some of the mandatory params for the "
                       "request were not found: k and i are needed", 400)
     if len(text) > MAX_MESSAGE:
-        return _error("WRONG_SYNTAX", f"a message may have at most {MAX_MESSAGE} bytes", 413)
+        return _too_large()
     try:
         if kind == JSON:
             try:
@@ -58,7 +77,8 @@ async def _measure(request: Request, kind: str, text: bytes) -> Response:
                 groups = list(parse_measures(text.decode("utf-8")))
             except (UltraLightError, UnicodeDecodeError) as exc:
                 raise IotError("WRONG_SYNTAX", str(exc)) from None
-        device = await agent.resolve(apikey, device_id, protocol=kind, transport="HTTP")
+        device = await agent.resolve(apikey, device_id, protocol=kind, transport="HTTP",
+                                     resource=request.url.path)
         await agent.ingest(device, groups)
     except IotError as exc:
         return _error(exc.name, exc.message, exc.status)
@@ -70,12 +90,18 @@ async def _measure(request: Request, kind: str, text: bytes) -> Response:
 
 async def json_measure(request: Request) -> Response:
     """POST /iot/json?k=&i=: JSON measures ``{"t": 21.5, "TimeInstant": "..."}``."""
-    return await _measure(request, JSON, await request.body())
+    try:
+        return await _measure(request, JSON, await _bounded_body(request))
+    except _TooLarge:
+        return _too_large()
 
 
 async def ul_measure(request: Request) -> Response:
     """POST /iot/d?k=&i=: UltraLight 2.0 measures ``t|21.5|h|40#t|21.7``."""
-    return await _measure(request, UL, await request.body())
+    try:
+        return await _measure(request, UL, await _bounded_body(request))
+    except _TooLarge:
+        return _too_large()
 
 
 async def ul_measure_get(request: Request) -> Response:

@@ -16,6 +16,7 @@ from cityos.assets.devices import (
     entity_id_of,
     ngsi_attribute,
     point,
+    scope_of,
     to_utc,
 )
 from cityos.ingest.iot.expressions import ExpressionError, Node, evaluate, parse_expression
@@ -60,6 +61,7 @@ class CompiledDevice:
     computed: list[AttrSpec] = field(default_factory=list)
     location: tuple[str, str] | None = None
     commands: list[str] = field(default_factory=list)
+    scope: list[str] | None = None         # the NGSI-LD scope of the fiware-servicepath
     expected_interval: float | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -92,7 +94,8 @@ def compile_device(tenant: str, device: dict[str, Any],
         protocol=device["protocol"], transport=device["transport"],
         endpoint=device.get("endpoint"), zone=device.get("timezone") or group.get("timezone"),
         explicit=bool(device.get("explicitAttrs", group.get("explicitAttrs", False))),
-        commands=commands_of(device, group), expected_interval=device.get(
+        commands=commands_of(device, group), scope=scope_of(device),
+        expected_interval=device.get(
             "expected_interval", group.get("expected_interval")), raw=device)
     for attr in [*group.get("attributes", []), *device.get("attributes", [])]:
         spec = _spec(attr)
