@@ -5,9 +5,11 @@ Scenarios, per engine, each against a real ``cityos serve`` and a receiver in it
 * ``history off`` / ``history on``: attribute updates (PATCH .../attrs) with no subscription, on a
   server started with ``CITYOS_HISTORY_ENABLED`` false and true;
 * ``1 subscription`` / ``100 subscriptions``: the same updates while 1 or 100 subscriptions match
-  every one of them; throughput is compared with ``history on`` (the same server), and each
-  notified entity's latency is measured from the moment its update was sent to its arrival;
-  every expected notification must arrive (``delivered`` counts them);
+  every one of them; ``100 subscriptions on 1 sensor each``: 100 subscriptions each naming one
+  sensor by id, so one update in ten matches one of them; throughput is compared with
+  ``history on`` (the same server), and each notified entity's latency is measured from the
+  moment its update was sent to its arrival; every expected notification must arrive
+  (``delivered`` counts them);
 * ``temporal aggregation``: one attribute with 100,000 instances, aggregated by hour with every
   aggregation method; p50 / p95 of the request.
 
@@ -15,6 +17,7 @@ Examples::
 
     python -m bench.events                         # both engines, 15 s per scenario
     python -m bench.events --engine sqlite --duration 5
+    python -m bench.events --subs spread --skip-history-off --skip-aggregation
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -37,11 +41,14 @@ from rich.table import Table
 
 from bench import LOOPBACK
 from bench.loadgen import JSON_HEADERS, Req, Stats, arun, new_session, run_load
-from bench.servers import free_port, postgres_database, running_server, sqlite_database
+from bench.procstat import postgres_cpu, process_cpu
+from bench.servers import Server, free_port, postgres_database, running_server, sqlite_database
 
 TYPE = "BenchSensor"
 CT = {"Content-Type": "application/json"}
 INSTANCES = 100_000
+# --subs names -> (subscriptions, each on one sensor of its own?)
+SUBSCRIPTION_SCENARIOS = {"spread": (100, True), "1": (1, False), "100": (100, False)}
 console = Console()
 
 
@@ -175,64 +182,119 @@ def drain(recv: str, expected: int, timeout: float = 120.0) -> dict[str, Any]:
         time.sleep(0.5)
 
 
+class ServerCpu:
+    """CPU seconds the server uses between :meth:`start` and :meth:`seconds`; on PostgreSQL
+    plus its database's processes (per process: one that ended meanwhile is lost, never
+    counted negative)."""
+
+    def __init__(self, server: Server, engine: str) -> None:
+        self.server, self.engine = server, engine
+        self.begin: dict[int, float] = {}
+
+    def read(self) -> dict[int, float]:
+        """CPU seconds so far per process."""
+        used = {self.server.pid: process_cpu(self.server.pid)}
+        if self.engine == "postgresql":
+            used.update(postgres_cpu(self.server.database_url.rsplit("/", 1)[-1]))
+        return used
+
+    def start(self) -> ServerCpu:
+        """Begin counting."""
+        self.begin = self.read()
+        return self
+
+    def seconds(self) -> float:
+        """CPU seconds since :meth:`start`."""
+        return sum(max(0.0, v - self.begin.get(pid, 0.0)) for pid, v in self.read().items())
+
+
 def measure_engine(engine: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every scenario of one engine, ``args.rounds`` times, interleaved.
+
+    The servers with history off and on run side by side and each round measures all scenarios
+    again, so a round's losses compare measurements seconds apart: on a shared machine the
+    absolute rates drift far more than that.
+    """
     rows: list[dict[str, Any]] = []
     database = sqlite_database if engine == "sqlite" else postgres_database
-    for history in (False, True):
-        env = {"CITYOS_HISTORY_ENABLED": str(history).lower(),
-               "CITYOS_NOTIFICATION_ALLOW": LOOPBACK}
-        with ExitStack() as stack:
+    with ExitStack() as stack:
+        servers: dict[bool, tuple[Server, httpx.Client, list[str]]] = {}
+        for history in (False, True) if not args.skip_history_off else (True,):
+            env = {"CITYOS_HISTORY_ENABLED": str(history).lower(),
+                   "CITYOS_NOTIFICATION_ALLOW": LOOPBACK}
             url, workdir = stack.enter_context(database())
             server = stack.enter_context(running_server(url, workdir, env=env))
-            recv = stack.enter_context(receiver())
             client = stack.enter_context(httpx.Client(base_url=server.base, timeout=120))
-            ids = load_sensors(client, args.entities)
-            console.print(f"[bold]{engine}[/]: history {'on' if history else 'off'}, updates ...")
-            base, _ = updates(server.base, ids, args)
-            rows.append({"engine": engine, "scenario": f"history {'on' if history else 'off'}",
-                         "updates_per_s": base.rate})
-            if not history:
-                continue
-            for count, spread in ((1, False), (100, False), (100, True)):
-                subs = subscribe(client, count, recv, ids[:count] if spread else None)
-                httpx.post(f"{recv}/reset")
-                name = f"{count} subscription(s)" + (" on 1 sensor each" if spread else "")
-                console.print(f"[bold]{engine}[/]: {name} ...")
-                stats, sent = updates(server.base, ids, args)
-                if spread:      # update i goes to ids[i % len(ids)]: those among the first 100
-                    full, rest = divmod(sent, len(ids))
-                    expected = full * count + min(rest, count)
-                else:
-                    expected = (sent - stats.errors) * count
-                got = drain(recv, expected)
-                lat = got["latencies"]
-                rows.append({"engine": engine, "scenario": name,
-                             "updates_per_s": stats.rate,
-                             "loss_vs_history_on": 1 - stats.rate / base.rate,
-                             "expected_entities": expected,
-                             "notified_entities": got["entities"],
-                             "notifications": got["notifications"],
-                             "latency_p50_ms": percentile(lat, 50) * 1000,
-                             "latency_p99_ms": percentile(lat, 99) * 1000})
-                # latency at a sustainable rate: half the throughput just measured
-                if spread:
-                    unsubscribe(client, subs)
-                    continue
-                rate = max(10.0, min(500.0, stats.rate / 2))
-                httpx.post(f"{recv}/reset")
-                acks: list[float] = []
-                answered = arun(paced(server.base, ids, rate, args.latency_seconds, acks))
-                paced_got = drain(recv, answered * count)
-                rows[-1].update({
-                    "paced_rate": rate, "paced_expected": answered * count,
-                    "paced_notified": paced_got["entities"],
-                    "paced_p50_ms": percentile(paced_got["latencies"], 50) * 1000,
-                    "paced_p99_ms": percentile(paced_got["latencies"], 99) * 1000,
-                    "paced_update_p50_ms": percentile(acks, 50) * 1000,
-                    "paced_update_p99_ms": percentile(acks, 99) * 1000})
-                unsubscribe(client, subs)
-            rows.append(temporal_aggregation(engine, client, args))
+            servers[history] = (server, client, load_sensors(client, args.entities))
+        recv = stack.enter_context(receiver())
+        for rnd in range(args.rounds):
+            last = rnd == args.rounds - 1
+            for history, (server, _, ids) in servers.items():
+                label = f"history {'on' if history else 'off'}"
+                console.print(f"[bold]{engine}[/] round {rnd + 1}: {label} ...")
+                cpu = ServerCpu(server, engine).start()
+                base, sent = updates(server.base, ids, args)
+                rows.append({"engine": engine, "scenario": label, "round": rnd + 1,
+                             "updates_per_s": base.rate,
+                             "cpu_us_per_update": cpu.seconds() / sent * 1e6})
+            if False in servers:
+                rows[-1]["loss_vs_history_off"] = 1 - rows[-1]["updates_per_s"] / \
+                    rows[-2]["updates_per_s"]
+            baseline = rows[-1]
+            server, client, ids = servers[True]
+            for name in args.subs:
+                rows.append(subscription_scenario(engine, server, client, ids, recv, name,
+                                                  baseline, args, paced_phase=last))
+                rows[-1]["round"] = rnd + 1
+        if not args.skip_aggregation:
+            rows.append(temporal_aggregation(engine, servers[True][1], args))
     return rows
+
+
+def subscription_scenario(engine: str, server: Server, client: httpx.Client, ids: list[str],
+                          recv: str, scenario: str, baseline: dict[str, Any],
+                          args: argparse.Namespace, *, paced_phase: bool) -> dict[str, Any]:
+    """Updates while the ``scenario``'s subscriptions exist; compared with ``baseline``."""
+    count, spread = SUBSCRIPTION_SCENARIOS[scenario]
+    subs = subscribe(client, count, recv, ids[:count] if spread else None)
+    httpx.post(f"{recv}/reset")
+    name = f"{count} subscription(s)" + (" on 1 sensor each" if spread else "")
+    console.print(f"[bold]{engine}[/]: {name} ...")
+    meter = ServerCpu(server, engine).start()
+    stats, sent = updates(server.base, ids, args)
+    if spread:      # update i goes to ids[i % len(ids)]: those among the first 100
+        full, rest = divmod(sent, len(ids))
+        expected = full * count + min(rest, count)
+    else:
+        expected = (sent - stats.errors) * count
+    got = drain(recv, expected)
+    # CPU until every notification arrived: the notifier's work lags the updates
+    cpu = meter.seconds() / sent * 1e6
+    lat = got["latencies"]
+    row = {"engine": engine, "scenario": name, "updates_per_s": stats.rate,
+           "loss_vs_history_on": 1 - stats.rate / baseline["updates_per_s"],
+           "cpu_us_per_update": cpu,
+           "cpu_vs_history_on": cpu / baseline["cpu_us_per_update"] - 1,
+           "expected_entities": expected, "notified_entities": got["entities"],
+           "notifications": got["notifications"],
+           "latency_p50_ms": percentile(lat, 50) * 1000,
+           "latency_p99_ms": percentile(lat, 99) * 1000}
+    if not spread and paced_phase:
+        # latency at a sustainable rate: half the throughput just measured
+        rate = max(10.0, min(500.0, stats.rate / 2))
+        httpx.post(f"{recv}/reset")
+        acks: list[float] = []
+        answered = arun(paced(server.base, ids, rate, args.latency_seconds, acks))
+        paced_got = drain(recv, answered * count)
+        row.update({
+            "paced_rate": rate, "paced_expected": answered * count,
+            "paced_notified": paced_got["entities"],
+            "paced_p50_ms": percentile(paced_got["latencies"], 50) * 1000,
+            "paced_p99_ms": percentile(paced_got["latencies"], 99) * 1000,
+            "paced_update_p50_ms": percentile(acks, 50) * 1000,
+            "paced_update_p99_ms": percentile(acks, 99) * 1000})
+    unsubscribe(client, subs)
+    return row
 
 
 def temporal_aggregation(engine: str, client: httpx.Client,
@@ -261,25 +323,52 @@ def temporal_aggregation(engine: str, client: httpx.Client,
             "p50_ms": percentile(times, 50) * 1000, "p95_ms": percentile(times, 95) * 1000}
 
 
-def show(rows: list[dict[str, Any]]) -> None:
-    table = Table(title="subscriptions, notifications and history")
-    for column in ("engine", "scenario", "updates/s", "loss", "delivered", "p50 ms", "p99/p95 ms",
-                   "paced rate", "paced p50", "paced p99"):
-        table.add_column(column)
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per engine and scenario: medians over the rounds, deliveries summed."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
+        groups.setdefault((row["engine"], row["scenario"]), []).append(row)
+    summary = []
+    for (engine, scenario), group in groups.items():
+        out: dict[str, Any] = {"engine": engine, "scenario": scenario, "rounds": len(group)}
+        for key in ("updates_per_s", "loss_vs_history_on", "loss_vs_history_off",
+                    "cpu_us_per_update", "cpu_vs_history_on", "p50_ms", "p95_ms"):
+            values = [r[key] for r in group if key in r]
+            if values:
+                out[key] = statistics.median(values)
+                if len(values) > 1 and key.startswith("loss"):
+                    out[key + "_range"] = [min(values), max(values)]
+        for key in ("expected_entities", "notified_entities"):
+            if any(key in r for r in group):
+                out[key] = sum(r.get(key, 0) for r in group)
+        for r in group:
+            out.update({k: v for k, v in r.items() if k.startswith("paced")})
+        summary.append(out)
+    return summary
+
+
+def show(summary: list[dict[str, Any]]) -> None:
+    """The medians as a table."""
+    table = Table(title="subscriptions, notifications and history (medians over the rounds)")
+    for column in ("engine", "scenario", "updates/s", "loss", "CPU µs/update", "delivered",
+                   "paced rate", "paced p50 / p99 ms", "p50 / p95 ms"):
+        table.add_column(column)
+    for row in summary:
+        loss = row.get("loss_vs_history_on", row.get("loss_vs_history_off"))
+        spread = row.get("loss_vs_history_on_range", row.get("loss_vs_history_off_range"))
         table.add_row(
             row["engine"], row["scenario"],
             f"{row['updates_per_s']:,.0f}" if "updates_per_s" in row else "",
-            f"{row['loss_vs_history_on']:.0%}" if "loss_vs_history_on" in row else "",
-            f"{row['notified_entities']:,}" if "notified_entities" in row else "",
-            f"{row.get('latency_p50_ms', row.get('p50_ms', float('nan'))):.1f}"
-            if "latency_p50_ms" in row or "p50_ms" in row else "",
-            f"{row.get('latency_p99_ms', row.get('p95_ms', float('nan'))):.1f}"
-            if "latency_p99_ms" in row or "p95_ms" in row else "",
+            (f"{loss:.1%}" + (f" ({spread[0]:.0%}..{spread[1]:.0%})" if spread else ""))
+            if loss is not None else "",
+            f"{row['cpu_us_per_update']:,.0f}" if "cpu_us_per_update" in row else "",
+            f"{row['notified_entities']:,} / {row['expected_entities']:,}"
+            if "expected_entities" in row else "",
             f"{row['paced_rate']:.0f}/s" if "paced_rate" in row else "",
-            f"{row['paced_p50_ms']:.1f}" if "paced_p50_ms" in row else "",
-            f"{row['paced_p99_ms']:.1f}" if "paced_p99_ms" in row else "")
-    console.print(table)
+            f"{row['paced_p50_ms']:.1f} / {row['paced_p99_ms']:.1f}" if "paced_p99_ms" in row
+            else "",
+            f"{row['p50_ms']:.1f} / {row['p95_ms']:.1f}" if "p95_ms" in row else "")
+    Console(width=200).print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,14 +383,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=10.0,
                         help="length of the fixed-rate latency phase per subscription count")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
+    parser.add_argument(
+        "--subs", type=lambda text: [n for n in text.split(",") if n],
+        default=["spread", "1", "100"],
+        help="subscription scenarios to run, in this order (default spread,1,100; the history "
+             "grows with every scenario, so the first one runs closest to the baseline)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every scenario this many times, interleaved; the table "
+                             "shows the median (the JSON keeps every round)")
+    parser.add_argument("--skip-history-off", action="store_true",
+                        help="do not measure the server with history off")
+    parser.add_argument("--skip-aggregation", action="store_true",
+                        help="do not measure temporal aggregation")
     args = parser.parse_args(argv)
+    unknown = set(args.subs) - SUBSCRIPTION_SCENARIOS.keys()
+    if unknown:
+        parser.error(f"unknown --subs {sorted(unknown)}; choose from "
+                     f"{sorted(SUBSCRIPTION_SCENARIOS)}")
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
     rows: list[dict[str, Any]] = []
     for engine in engines:
         rows += measure_engine(engine, args)
-    show(rows)
+    summary = summarize(rows)
+    show(summary)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"median": summary, "rounds": rows}, indent=2))
     return 0
 
 

@@ -80,7 +80,10 @@ SKIPPED_STATUSES = frozenset({"paused", "expired"})
 
 @dataclass(slots=True)
 class Pending:
-    """One item waiting in a lane, and the outbox row it came from (None: periodic)."""
+    """One item waiting in a lane, and the outbox row it came from (None: periodic).
+
+    Shared by every lane the row's change goes to (one per trigger), so it is never changed.
+    """
 
     item: NotifyItem
     row_id: str | None
@@ -200,12 +203,21 @@ class Notifier:
                 continue
             entity = body.get("entity") or {}
             previous = body.get("previous")
-            items: dict[str, NotifyItem] = {}       # one per trigger, shared by the lanes
+            # one item and one Pending per trigger, shared by the lanes (never changed after):
+            # with 100 subscriptions matching every update this loop is the notifier's hot spot
+            pendings: dict[str, Pending] = {}
+            lanes, failing, tenant = self._lanes, self._failing, row.tenant
             for sub_id, trigger in entries:
-                item = items.get(trigger)
-                if item is None:
-                    item = items[trigger] = NotifyItem(entity, previous, trigger)
-                self._enqueue((row.tenant, sub_id), Pending(item, row.id))
+                pending = pendings.get(trigger)
+                if pending is None:
+                    pending = pendings[trigger] = Pending(NotifyItem(entity, previous, trigger),
+                                                          row.id)
+                key = (tenant, sub_id)
+                lane = lanes.get(key)
+                if lane is not None and lane.task is not None and key not in failing:
+                    lane.items.append(pending)      # its worker is running and will take it
+                else:
+                    self._enqueue(key, pending)
 
     def subscription_changed(self, sub: Subscription) -> None:
         """A subscription was created or updated: (re)start or stop its periodic task."""

@@ -77,7 +77,10 @@ POSTGRES_SCHEMA = [
     "DROP INDEX IF EXISTS attr_history_created",
     "CREATE INDEX IF NOT EXISTS attr_history_created_rid ON attr_history "
     "(tenant, entity_id, attr, created_at, rid)",
-    "CREATE INDEX IF NOT EXISTS attr_history_instance ON attr_history (instance_id)",
+    # every instance lookup also names tenant, entity and attribute, so the index above finds
+    # it; a B-tree on random instance ids cost every history row an extra random page write
+    # (PostgreSQL's history-on loss was 17 %)
+    "DROP INDEX IF EXISTS attr_history_instance",
     "CREATE INDEX IF NOT EXISTS attr_history_brin ON attr_history USING brin (created_at)",
     # the temporal API's default time axis (observedAt, else the recording time): temporal reads,
     # lastN and aggregation walk this index in time order (store/temporal_base.OBSERVED_TIME)

@@ -7,26 +7,28 @@ structure a reader may be walking: they build new dictionaries and swap them in 
 attribute assignment, which is atomic in CPython, so a reader sees either the old or the new
 state, never half of one (copy-on-write).
 
-Per tenant the subscriptions that can fire are indexed by entity type IRI: one that selects
-entities by type only needs to be looked at for entities of that type.  Those selecting by id or
-idPattern alone, or by watchedAttributes alone, are kept in one short list looked at for every
-entity of the tenant.  Paused and periodic subscriptions are not indexed at all.
+Per tenant the subscriptions that can fire are indexed by exact entity id and by entity type
+IRI: one whose selectors all name ids (``entities: [{"id": ...}]``, with or without a type) is
+looked at only for those entities, one that selects by type only for entities of that type, so
+1,000 subscriptions each watching one sensor cost an update one dictionary lookup, not 1,000
+selector tests.  A subscription with several selectors may sit under ids and types at once; match
+then looks at it once.  Those selecting by idPattern alone, or by watchedAttributes alone, are
+kept in one short list looked at for every entity of the tenant.  Paused and periodic
+subscriptions are not indexed at all.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from cityos.core.problems import Problem
 from cityos.data.ngsild.context import ContextResolver
 from cityos.data.ngsild.history import CREATED, DELETED, UPDATED
-from cityos.data.ngsild.model import Entity
-from cityos.data.ngsild.store.base import Change, EntityStore, QueryPlan, TypeExpr
+from cityos.data.ngsild.store.base import Change, EntityStore
+from cityos.data.ngsild.subscriptions.index import EMPTY, Compiled, TenantIndex
 from cityos.data.ngsild.subscriptions.model import (
     ATTRIBUTE_CREATED,
     ATTRIBUTE_DELETED,
@@ -48,112 +50,6 @@ Key = tuple[str, str]  # (tenant, subscription id)
 # attribute change kind -> the trigger it fires, in the order a change with several kinds is named
 _ATTRIBUTE_TRIGGERS = ((UPDATED, ATTRIBUTE_UPDATED), (CREATED, ATTRIBUTE_CREATED),
                        (DELETED, ATTRIBUTE_DELETED))
-
-
-@dataclass(frozen=True, slots=True)
-class _CompiledSelector:
-    ids: frozenset[str] | None
-    pattern: re.Pattern[str] | None
-    types: TypeExpr | None
-
-    def selects(self, entity: Entity) -> bool:
-        if self.ids is not None and entity["id"] not in self.ids:
-            return False
-        if self.types is not None and not self.types.matches(entity["type"]):
-            return False
-        return self.pattern is None or self.pattern.search(entity["id"]) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """Subscriptions prepared for matching: regexes compiled, q/geoQ/scopeQ as one predicate.
-
-    Subscriptions that select the same changes (same entities, watched attributes, triggers, q,
-    geoQ and scopeQ; typically many receivers of the same feed) share one ``_Compiled``, so a
-    change is judged once for all of them; ``members`` are the subscriptions themselves.
-    """
-
-    sub: Subscription
-    selectors: tuple[_CompiledSelector, ...] | None
-    state_filter: Callable[[Entity], bool] | None
-    members: tuple[Subscription, ...] = ()
-
-    @classmethod
-    def of(cls, sub: Subscription, members: tuple[Subscription, ...] = ()) -> _Compiled:
-        selectors = None
-        if sub.selectors is not None:
-            selectors = tuple(
-                _CompiledSelector(frozenset(s.ids) if s.ids is not None else None,
-                                  re.compile(s.id_pattern) if s.id_pattern is not None else None,
-                                  s.types)
-                for s in sub.selectors)
-        state_filter = None
-        if sub.q is not None or sub.geo is not None or sub.scope_q is not None:
-            # the one authoritative implementation of q, geo relations and scopes (ADR 0005)
-            state_filter = QueryPlan(tenant=sub.tenant, q=sub.q, geo=sub.geo,
-                                     scope=sub.scope_q).python_filter()
-        if sub.predicate is not None:
-            state_filter = _both(state_filter, sub.predicate)
-        return cls(sub, selectors, state_filter, members or (sub,))
-
-    def selects(self, entity: Entity) -> bool:
-        return self.selectors is None or any(s.selects(entity) for s in self.selectors)
-
-
-@dataclass(frozen=True)
-class _TenantIndex:
-    by_type: dict[str, tuple[_Compiled, ...]]
-    untyped: tuple[_Compiled, ...]
-
-    @classmethod
-    def build(cls, subs: list[Subscription]) -> _TenantIndex:
-        by_type: dict[str, list[_Compiled]] = {}
-        untyped: list[_Compiled] = []
-        now = now_micros()
-        alike: dict[tuple[object, ...], list[Subscription]] = {}
-        for sub in subs:
-            if not sub.is_active or sub.time_interval is not None or \
-                    (sub.expires_at is not None and sub.expires_at <= now):
-                continue
-            alike.setdefault(_criteria(sub), []).append(sub)
-        for members in alike.values():
-            sub = members[0]
-            compiled = _Compiled.of(sub, tuple(members))
-            keys = _type_keys(sub)
-            if keys is None:
-                untyped.append(compiled)
-            for key in keys or ():
-                by_type.setdefault(key, []).append(compiled)
-        return cls({k: tuple(v) for k, v in by_type.items()}, tuple(untyped))
-
-
-def _criteria(sub: Subscription) -> tuple[object, ...]:
-    """What decides which changes fire ``sub`` (everything but where and how it notifies)."""
-    return (sub.selectors, sub.watched, sub.triggers, repr(sub.q), repr(sub.geo), sub.scope_q,
-            sub.predicate)
-
-
-def _both(first: Callable[[Entity], bool] | None,
-          second: Callable[[Entity], bool]) -> Callable[[Entity], bool]:
-    """A filter passing what both pass (``first`` may be absent)."""
-    if first is None:
-        return second
-    return lambda entity: first(entity) and second(entity)
-
-
-def _type_keys(sub: Subscription) -> set[str] | None:
-    """Types of which a selected entity has at least one; None when any entity may be selected."""
-    if sub.selectors is None:
-        return None
-    keys: set[str] = set()
-    for selector in sub.selectors:
-        if selector.types is None:
-            return None
-        keys |= selector.types.candidate_types()
-    return keys
-
-
-_EMPTY = _TenantIndex({}, ())
 
 
 def fired_trigger(sub: Subscription, change: Change, kinds: dict[str, str]) -> str | None:
@@ -196,7 +92,7 @@ class SubscriptionRegistry:
         # stored document kind -> how to rebuild a subscription of it (another face adds its own)
         self._kinds: dict[str, Callable[[dict[str, Any], str], Subscription]] = {
             KIND: from_document}
-        self._index: dict[str, _TenantIndex] = {}
+        self._index: dict[str, TenantIndex] = {}
         self._counters: dict[Key, Counters] = {}
         self._write_lock = threading.Lock()   # writers only; match() never takes it
 
@@ -247,12 +143,8 @@ class SubscriptionRegistry:
         notifications show each attribute the change removed as ``urn:ngsi-ld:null`` (ETSI
         046_22), which only the state before the change knows.
         """
-        for sub_id in sub_ids:
-            sub = self._subs.get((tenant, sub_id))
-            if sub is not None and (sub.show_changes or ATTRIBUTE_DELETED in sub.triggers
-                                    or ENTITY_UPDATED in sub.triggers or sub.keep_previous):
-                return True
-        return False
+        needs = self._index.get(tenant, EMPTY).needs_previous
+        return bool(needs) and any(sub_id in needs for sub_id in sub_ids)
 
     def all(self) -> list[Subscription]:
         """Every subscription of every tenant."""
@@ -311,8 +203,8 @@ class SubscriptionRegistry:
         """Swap in ``subs`` and the rebuilt indexes of ``tenants`` (write lock held)."""
         index = dict(self._index)
         for tenant in tenants:
-            built = _TenantIndex.build([s for (t, _), s in subs.items() if t == tenant])
-            if built.by_type or built.untyped:
+            built = TenantIndex.build([s for (t, _), s in subs.items() if t == tenant])
+            if not built.empty or built.needs_previous:
                 index[tenant] = built
             else:
                 index.pop(tenant, None)
@@ -327,17 +219,23 @@ class SubscriptionRegistry:
         ``geoQ`` and ``scopeQ`` are evaluated on the entity after the change (before it, for a
         deletion).  ``kinds``: attribute IRI -> created / updated / deleted.
         """
-        index = self._index.get(tenant, _EMPTY)
+        index = self._index.get(tenant, EMPTY)
         entity = change.after if change.after is not None else change.before
-        if entity is None or (not index.untyped and not index.by_type):
+        if entity is None or index.empty:
             return []
         fired: list[tuple[str, str]] = []
         now: int | None = None
-        candidates: list[tuple[_Compiled, ...]] = [index.by_type[t] for t in entity["type"]
-                                                   if t in index.by_type]
+        candidates: list[tuple[Compiled, ...]] = []
+        if index.by_id:
+            by_id = index.by_id.get(entity["id"])
+            if by_id is not None:
+                candidates.append(by_id)
+        if index.by_type:
+            candidates += [index.by_type[t] for t in entity["type"] if t in index.by_type]
+        # a subscription indexed under the entity's id and its type, or under two of its types,
+        # must fire once (the untyped ones are indexed nowhere else)
+        seen: set[int] | None = set() if len(candidates) > 1 else None
         candidates.append(index.untyped)
-        # a subscription indexed under two types the entity both has must fire once
-        seen: set[int] | None = set() if len(candidates) > 2 else None
         for group in candidates:
             for compiled in group:
                 if seen is not None:
