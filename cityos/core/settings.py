@@ -75,6 +75,9 @@ class Settings:
     federation_timeout: float = _setting(
         3.0, "Seconds a request forwarded to a registered context source may take before it is "
         "given up (the answer then carries an NGSILD-Warning).")
+    federation_max_answer_bytes: int = _setting(
+        32 * 1024 * 1024, "Largest answer (bytes) read from a registered context source; a larger "
+        "one is cut off and the source counts as failed (NGSILD-Warning 111).")
     federation_id: str = _setting(
         "", "This broker's name in Via headers of forwarded requests (loop detection). "
         "Empty: cityos-<host>-<port>.")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from cityos.core.patterns import UserPatternError, compile_user_pattern
 from cityos.core.problems import BadRequestData, TooManyResults
 from cityos.core.settings import Settings
 from cityos.data.ngsild.geoquery import GeoQuery, parse_geoquery
@@ -145,12 +146,10 @@ def build_plan(tenant: str, params: Mapping[str, Any], tm: TermMap, settings: Se
         check_uri(entity_id, "id")
     id_pattern = params.get("idPattern")
     if id_pattern is not None:
-        if len(id_pattern) > 256:
-            raise BadRequestData("idPattern is longer than 256 characters")
         try:
-            re.compile(id_pattern)
-        except re.error as exc:
-            raise BadRequestData(f"idPattern is not a valid regular expression: {exc}") from None
+            compile_user_pattern(id_pattern, "idPattern")
+        except UserPatternError as exc:
+            raise BadRequestData(str(exc)) from None
     type_text = params.get("type")
     types = parse_type_expr(type_text, tm) if type_text is not None else None
     attr_names = split_list(params.get("attrs"))
@@ -183,10 +182,9 @@ def parse_selector(raw: Mapping[str, Any], tm: TermMap, where: str) -> Selector:
     pattern = raw.get("idPattern")
     if pattern is not None:
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise BadRequestData(f"{where}.idPattern is not a valid regular expression: {exc}") \
-                from None
+            compile_user_pattern(pattern, f"{where}.idPattern")
+        except UserPatternError as exc:
+            raise BadRequestData(str(exc)) from None
     types = parse_type_expr(raw["type"], tm) if "type" in raw else None
     return Selector(ids=ids, id_pattern=pattern, types=types)
 

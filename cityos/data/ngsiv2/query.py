@@ -10,11 +10,11 @@ v2 features have no NGSI-LD counterpart and are applied here, over every match, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cityos.core.patterns import UserPattern, UserPatternError, compile_user_pattern
 from cityos.data.ngsild import Broker, TermMap
 from cityos.data.ngsild.geoquery import distance_m
 from cityos.data.ngsild.model import Entity
@@ -71,9 +71,9 @@ def stored_pattern(text: str, what: str, prefix: str) -> str:
     inside the prefix itself (``ngsi``) is the known approximation (docs/ngsiv2.md).
     """
     try:
-        re.compile(text)
-    except re.error:
-        raise bad_request(f"Invalid regex for {what}") from None
+        compile_user_pattern(text, what)
+    except UserPatternError as exc:
+        raise bad_request(f"Invalid regex for {what}: {exc}") from None
     out: list[str] = []
     in_class = escaped = False
     for ch in text:
@@ -92,12 +92,12 @@ def stored_pattern(text: str, what: str, prefix: str) -> str:
     return "".join(out)
 
 
-def type_regex(text: str) -> re.Pattern[str]:
-    """A ``typePattern``, matched against the v2 (compact) type names."""
+def type_regex(text: str) -> UserPattern:
+    """A ``typePattern``, matched against the v2 (compact) type names (RE2, linear time)."""
     try:
-        return re.compile(text)
-    except re.error:
-        raise bad_request("Invalid regex for typePattern") from None
+        return compile_user_pattern(text, "typePattern")
+    except UserPatternError as exc:
+        raise bad_request(f"Invalid regex for typePattern: {exc}") from None
 
 
 def build_query(tenant: str, params: Mapping[str, str], tm: TermMap, paths: list[str], *,

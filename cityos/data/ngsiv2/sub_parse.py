@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from cityos.core.patterns import UserPattern, user_pattern_search
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild import TermMap
 from cityos.data.ngsild.model import Entity
@@ -105,7 +106,7 @@ def _selectors(entities: Any, tm: TermMap) -> tuple[tuple[Selector, ...] | None,
     if not isinstance(entities, list) or not entities:
         raise bad_request("subject.entities must be a non-empty JSON array")
     native: list[Selector] = []
-    patterns: list[re.Pattern[str] | None] = []
+    patterns: list[UserPattern | None] = []
     for raw in entities:
         item = _object(raw, "an element of subject.entities")
         if "id" in item and "idPattern" in item:
@@ -129,14 +130,14 @@ def _selectors(entities: Any, tm: TermMap) -> tuple[tuple[Selector, ...] | None,
                         if "typePattern" in item else None)
     if not any(patterns):
         return tuple(native), None
-    compiled = [(s, re.compile(s.id_pattern) if s.id_pattern else None, p)
-                for s, p in zip(native, patterns, strict=True)]
+    compiled = list(zip(native, patterns, strict=True))
 
     def selected(entity: Entity) -> bool:
-        for selector, id_regex, type_pattern in compiled:
+        for selector, type_pattern in compiled:
             if selector.ids is not None and entity["id"] not in selector.ids:
                 continue
-            if id_regex is not None and id_regex.search(entity["id"]) is None:
+            if selector.id_pattern is not None and \
+                    not user_pattern_search(selector.id_pattern, entity["id"]):
                 continue
             if selector.types is not None and not selector.types.matches(entity["type"]):
                 continue

@@ -174,7 +174,11 @@ def subscription_view(sub: Subscription, status: str, counters: Counters | None)
     condition.setdefault("attrs", [])
     subject["condition"] = condition
     out["subject"] = subject
-    notification = doc.get("notification") or {}
+    notification = dict(doc.get("notification") or {})
+    for kind in ("mqtt", "mqttCustom"):
+        # Orion never returns the MQTT password; it stays stored for delivery only
+        if isinstance(notification.get(kind), dict):
+            notification[kind] = {k: v for k, v in notification[kind].items() if k != "passwd"}
     notification.setdefault("attrs", [])
     notification.setdefault("onlyChangedAttrs", False)
     notification.setdefault("attrsFormat", "normalized")

@@ -5,10 +5,17 @@ named in ``format``); options are query parameters: ``filename`` (helps detect t
 ``format``, ``dataset``, ``encoding``, ``delimiter``, ``code``, ``type``, ``idProperty``.  A
 mapping for other CSVs is given as JSON in the ``mapping`` parameter.  The tenant is the
 ``NGSILD-Tenant`` header.  200 when something was imported, 422 with the same report when
-nothing could be, 400 (problem details) when the file or options cannot be read at all.
+nothing could be, 400 (problem details) when the file or options cannot be read at all, 413
+when the file is larger than :data:`MAX_FILE` (32 MiB; larger files go through `cityos import`).
+
+The body is read through a bounded stream (a too large ``Content-Length`` is refused before any
+byte is read) and the CPU-heavy decoding and mapping run in a worker thread, so one upload does
+not stall every other request of the server.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import orjson
 from starlette.requests import Request
@@ -23,7 +30,23 @@ from cityos.ingest.importers.mapping import MappingError, mapping_from_dict
 from cityos.ingest.importers.sinks import BrokerSink, run_import
 
 PATH = "/ingest/v1/imports"
-MAX_FILE = 256 * 1024 * 1024
+MAX_FILE = 32 * 1024 * 1024
+_TOO_LARGE = f"the file exceeds {MAX_FILE // 2**20} MiB; use `cityos import` for larger files"
+
+
+async def read_bounded(request: Request, limit: int = MAX_FILE) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(_TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(_TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def create_import(request: Request) -> Response:
@@ -34,19 +57,17 @@ async def create_import(request: Request) -> Response:
     tenant = request.headers.get("ngsild-tenant", "")
     if tenant and not all(c.isalnum() or c in "_-." for c in tenant):
         raise BadRequestData(f"invalid NGSILD-Tenant {tenant[:70]!r}")
-    data = await request.body()
-    if len(data) > MAX_FILE:
-        raise PayloadTooLarge(f"the file exceeds {MAX_FILE // 2**20} MiB; use `cityos import`")
+    data = await read_bounded(request)
     params = request.query_params
     content_type = request.headers.get("content-type", "")
     fmt = params.get("format") or ("geojson" if "json" in content_type else None)
     try:
         mapping = mapping_from_dict(orjson.loads(params["mapping"])) if "mapping" in params else None
-        prepared = prepare_file(data, filename=params.get("filename", ""), format=fmt,
-                                encoding=params.get("encoding"), delimiter=params.get("delimiter"),
-                                dataset=params.get("dataset"), mapping=mapping,
-                                code=params.get("code"), entity_type=params.get("type"),
-                                id_property=params.get("idProperty"))
+        prepared = await asyncio.to_thread(
+            prepare_file, data, filename=params.get("filename", ""), format=fmt,
+            encoding=params.get("encoding"), delimiter=params.get("delimiter"),
+            dataset=params.get("dataset"), mapping=mapping, code=params.get("code"),
+            entity_type=params.get("type"), id_property=params.get("idProperty"))
     except orjson.JSONDecodeError:
         raise BadRequestData("the mapping parameter is not valid JSON") from None
     except (UnreadableFile, MappingError) as exc:

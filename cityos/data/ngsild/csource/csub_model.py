@@ -9,11 +9,11 @@ attribute names expanded.  Periodic notifications (``timeInterval``) are not sup
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from cityos.core.patterns import UserPatternError, compile_user_pattern, user_pattern_search
 from cityos.core.problems import BadRequestData, OperationNotSupported
 from cityos.data.ngsild.csource.model import Registration
 from cityos.data.ngsild.csource.query import registration_as_entity
@@ -103,10 +103,9 @@ def _entities(raw: Any, tm: TermMap) -> list[dict[str, Any]]:
             entity["id"] = check_uri(item["id"], f"entities[{i}].id")
         if "idPattern" in item:
             try:
-                re.compile(item["idPattern"])
-            except (re.error, TypeError):
-                raise BadRequestData(f"entities[{i}].idPattern is not a regular expression") \
-                    from None
+                compile_user_pattern(item["idPattern"], f"entities[{i}].idPattern")
+            except UserPatternError as exc:
+                raise BadRequestData(str(exc)) from None
             entity["idPattern"] = item["idPattern"]
         out.append(entity)
     return out
@@ -178,7 +177,7 @@ class CsourceSubscription:
                     continue
                 if "id" in wanted and not e.may_hold(wanted["id"], None):
                     continue
-                if "idPattern" in wanted and e.id and not re.search(wanted["idPattern"], e.id):
+                if "idPattern" in wanted and e.id and not user_pattern_search(wanted["idPattern"], e.id):
                     continue
                 return True
         return False

@@ -105,10 +105,11 @@ async def _send(index: RegistrationIndex, sub: CsourceSubscription, data: list[d
     ok = False
     try:
         await endpoint_policy(index.settings).check_resolved(endpoint["uri"])
-        response = await index.client().post(endpoint["uri"], content=orjson.dumps(body),
-                                             headers=headers,
-                                             timeout=index.settings.notification_timeout)
-        ok = response.is_success
+        # streamed and never read: only the status matters, whatever size the receiver answers
+        async with index.client().stream("POST", endpoint["uri"], content=orjson.dumps(body),
+                                         headers=headers,
+                                         timeout=index.settings.notification_timeout) as response:
+            ok = response.is_success
     except (Problem, OSError, httpx.HTTPError):
         ok = False
     if ok:

@@ -8,7 +8,10 @@ names resolved, so a registration cannot make the broker reach internal services
 
 Failures never raise: each becomes a :class:`Reply` with an ``NGSILD-Warning`` entry
 (clause 6.3.17): ``199`` no usable answer in time (timeout, refused connection), ``299`` an error
-status from the source, ``111`` a success whose payload is not valid JSON.  A 404 is not abnormal.
+status from the source, ``111`` a success whose payload is not valid JSON or is larger than
+``CITYOS_FEDERATION_MAX_ANSWER_BYTES`` (answers are streamed and cut off there, so a source cannot
+make the broker buffer without limit).  A 404 is not abnormal.  ``management.timeout`` may only
+shorten ``CITYOS_FEDERATION_TIMEOUT``, which also bounds the whole exchange, not each read.
 """
 
 from __future__ import annotations
@@ -30,6 +33,21 @@ from cityos.data.ngsild.payload import utc_now
 
 API = "/ngsi-ld/v1"
 _PASSED_HEADERS = ("link", "content-type")
+
+
+async def read_capped(response: httpx.Response, cap: int) -> bytes | None:
+    """The body of a streamed ``response``, or None as soon as it exceeds ``cap`` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def endpoint_policy(settings: Any) -> Any:
@@ -120,25 +138,31 @@ class Forwarder:
             reply.warning = self._warning(199, reg, f"endpoint does not resolve: {exc}"[:200])
             return self._count(reply)
         management = reg.doc.get("management") or {}
-        timeout = management.get("timeout", self.index.settings.federation_timeout * 1000) / 1000
+        ceiling = self.index.settings.federation_timeout
+        timeout = min(management.get("timeout", ceiling * 1000) / 1000, ceiling)
+        cap = self.index.settings.federation_max_answer_bytes
         query = list(params or ())
         if management.get("localOnly"):       # the source answers from its own data only
             query = [(k, v) for k, v in query if k != "local"] + [("local", "true")]
         try:
-            response = await self.index.client().request(
-                method, reg.endpoint + API + quote(path, safe="/:@"), params=tuple(query),
-                content=content, headers=self.headers(reg, body=content is not None),
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)))
-        except httpx.TimeoutException:
+            async with asyncio.timeout(timeout), self.index.client().stream(
+                    method, reg.endpoint + API + quote(path, safe="/:@"), params=tuple(query),
+                    content=content, headers=self.headers(reg, body=content is not None),
+                    timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0))) as response:
+                raw = await read_capped(response, cap)
+        except (httpx.TimeoutException, TimeoutError):
             reply.warning = self._warning(199, reg, f"no answer within {timeout:g} s")
             return self._count(reply)
         except httpx.HTTPError as exc:
             reply.warning = self._warning(199, reg, f"unreachable ({type(exc).__name__})")
             return self._count(reply)
         reply.status, reply.headers = response.status_code, response.headers
-        if response.content:
+        if raw is None:
+            reply.warning = self._warning(111, reg, f"the answer is larger than {cap} bytes")
+            return self._count(reply)
+        if raw:
             try:
-                reply.body = orjson.loads(response.content)
+                reply.body = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 if response.is_success:
                     reply.warning = self._warning(111, reg, "the answer is not valid JSON")

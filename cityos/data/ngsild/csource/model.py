@@ -14,6 +14,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
+from cityos.core.patterns import UserPatternError, compile_user_pattern, user_pattern_search
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild.csource.operations import MODES, check_operations, expand_operations
 from cityos.data.ngsild.geojson import validate_geojson
@@ -51,7 +52,7 @@ class EntityInfo:
         if self.id is not None:
             return self.id == entity_id
         if self.id_pattern is not None:
-            return re.search(self.id_pattern, entity_id) is not None
+            return user_pattern_search(self.id_pattern, entity_id)  # RE2, compiled once, cached
         return True
 
 
@@ -203,7 +204,7 @@ def parse_members(body: dict[str, Any], tm: TermMap, *, partial: bool) -> dict[s
 
 def _management(value: Any) -> dict[str, Any]:
     """RegistrationManagementInfo: ``localOnly`` (forward with local=true) and ``timeout``
-    (milliseconds, overrides CITYOS_FEDERATION_TIMEOUT) are used; the rest is kept."""
+    (milliseconds, may only shorten CITYOS_FEDERATION_TIMEOUT) are used; the rest is kept."""
     if not isinstance(value, dict):
         raise BadRequestData("management must be an object (localOnly, cacheDuration, "
                              "timeout, cooldown)")
@@ -271,13 +272,10 @@ def _entity_info(raw: Any, tm: TermMap, where: str) -> dict[str, Any]:
         out["id"] = check_uri(raw["id"], f"{where}.id")
     if "idPattern" in raw:
         pattern = raw["idPattern"]
-        if not isinstance(pattern, str) or len(pattern) > 256:
-            raise BadRequestData(f"{where}.idPattern must be a regular expression (<= 256 chars)")
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise BadRequestData(f"{where}.idPattern is not a valid regular expression: "
-                                 f"{exc}") from None
+            compile_user_pattern(pattern, f"{where}.idPattern")
+        except UserPatternError as exc:
+            raise BadRequestData(str(exc)) from None
         out["idPattern"] = pattern
     return out
 

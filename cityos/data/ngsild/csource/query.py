@@ -8,10 +8,10 @@ matched against its ``location`` (or the ``geoproperty`` named: ``observationSpa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cityos.core.patterns import UserPatternError, compile_user_pattern
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild.csource.model import Registration
 from cityos.data.ngsild.geoquery import geo_matches, parse_geoquery
@@ -40,9 +40,9 @@ def registration_filter(params: Mapping[str, str], tm: TermMap) -> Filter:
     pattern = params.get("idPattern")
     if pattern is not None:
         try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            raise BadRequestData(f"idPattern is not a valid regular expression: {exc}") from None
+            compiled = compile_user_pattern(pattern, "idPattern")
+        except UserPatternError as exc:
+            raise BadRequestData(str(exc)) from None
         tests.append(lambda r: any((e.id and compiled.search(e.id)) or e.id_pattern == pattern
                                    for info in r.information for e in info.entities))
     attrs = {tm.expand(check_name(a)) for a in split_list(params.get("attrs"))}

@@ -3,6 +3,7 @@ read of registrations or csource subscriptions asks for (:func:`read_options`)."
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +19,16 @@ _ORDER = ("registrationName", "description", "endpoint", "mode", "operations",
           "observationSpace", "operationSpace", "expiresAt", "tenant", "scope", "management",
           "refreshRate")
 _STATUS = ("status", "timesSent", "timesFailed", "lastSuccess", "lastFailure")
+# contextSourceInfo keys whose values are credentials: readers and csource notifications see
+# only REDACTED; the stored value is still sent to the source when a request is forwarded.
+_CREDENTIAL_KEY = re.compile(r"authorization|token|key|secret|passw(or)?d|cookie", re.IGNORECASE)
+REDACTED = "********"
+
+
+def redacted_source_info(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``contextSourceInfo`` with the values of credential-like keys replaced by REDACTED."""
+    return [{**kv, "value": REDACTED} if _CREDENTIAL_KEY.search(str(kv.get("key", ""))) else kv
+            for kv in items]
 
 
 async def read_options(request: Request, what: str) -> tuple[TermMap, str, str, bool]:
@@ -44,6 +55,8 @@ def render_registration(reg: Registration, tm: TermMap, *, sys_attrs: bool = Fal
     for key in _ORDER:
         if key in doc:
             out[key] = doc[key]
+    if isinstance(out.get("contextSourceInfo"), list):
+        out["contextSourceInfo"] = redacted_source_info(out["contextSourceInfo"])
     for iri, value in (doc.get("extra") or {}).items():
         out[tm.compact(iri)] = value
     for key in _STATUS:

@@ -9,11 +9,11 @@ or batch upserts can never interleave or half-apply.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cityos.core.patterns import user_pattern_search
 from cityos.data.ngsild.model import Entity
 
 
@@ -143,7 +143,7 @@ class Selector:
             return False
         if self.types is not None and not self.types.matches(entity["type"]):
             return False
-        return self.id_pattern is None or re.search(self.id_pattern, entity["id"]) is not None
+        return self.id_pattern is None or user_pattern_search(self.id_pattern, entity["id"])
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,8 @@ class QueryPlan:
         from cityos.data.ngsild.geoquery import geo_matches
         from cityos.data.ngsild.qlang import q_matches
 
-        pattern = re.compile(self.id_pattern) if self.id_pattern else None
+        # RE2 via the shared helper: a client's pattern must not backtrack exponentially
+        pattern = self.id_pattern
         ids = set(self.ids) if self.ids else None
 
         def keep(entity: Entity) -> bool:
@@ -179,7 +180,7 @@ class QueryPlan:
                 return False
             if self.types is not None and not self.types.matches(entity["type"]):
                 return False
-            if pattern is not None and not pattern.search(entity["id"]):
+            if pattern is not None and not user_pattern_search(pattern, entity["id"]):
                 return False
             if self.attrs is not None and not any(a in entity["attrs"] for a in self.attrs):
                 return False
