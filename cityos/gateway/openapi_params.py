@@ -57,8 +57,9 @@ def parameters(settings: Settings) -> dict[str, Schema]:
         # --- entity selection (GET/DELETE /entities) -------------------------------------------
         "id": _query("id", f"{_CSV} of entity ids (absolute URIs).",
                      {"type": "string"}),
-        "idPattern": _query("idPattern", "A regular expression (Python `re.search`, up to 256 "
-                            "characters) the entity id must match, e.g. `^urn:ngsi-ld:EvacuationSite:kobe-`.",
+        "idPattern": _query("idPattern", "A regular expression (RE2 syntax: no look-arounds or "
+                            "back references; up to 256 characters) searched in the entity id, "
+                            "e.g. `^urn:ngsi-ld:EvacuationSite:kobe-`.",
                             {"type": "string", "maxLength": 256}),
         "type": _query("type", "A type expression (clause 4.17): `A,B` or `A|B` = any of, `A;B` = "
                        "all of, one level of parentheses, e.g. `EvacuationSite`.", {"type": "string"}),

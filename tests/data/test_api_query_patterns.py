@@ -66,3 +66,33 @@ async def test_selector_with_catastrophic_pattern(client: httpx.AsyncClient) -> 
                                           {"id": "urn:ngsi-ld:T:none", "type": "T"}]}
     r = await client.post(f"{BASE}/entityOperations/query", json=body)
     assert r.status_code == 200 and r.json() == []
+
+
+async def test_q_pattern_operator_runs_on_re2(client: httpx.AsyncClient) -> None:
+    """``q=name~=(a+)+$`` against a long run of ``a`` ending in ``!``: linear, not backtracking."""
+    for n, name in enumerate(("a" * 40 + "!", "aaa")):
+        r = await client.post(f"{BASE}/entities", json={
+            "id": f"urn:ngsi-ld:T:{n}", "type": "T", "name": {"type": "Property", "value": name}})
+        assert r.status_code == 201
+    r = await client.get(f"{BASE}/entities", params={"type": "T", "q": "name~=(a+)+$"})
+    assert r.status_code == 200
+    assert [e["id"] for e in r.json()] == ["urn:ngsi-ld:T:1"]
+    refused = await client.get(f"{BASE}/entities", params={"type": "T", "q": "name~=(?=a)a"})
+    assert refused.status_code == 400
+    assert refused.json()["type"] == ERR + "BadRequestData"
+
+
+def test_subscription_matcher_compiles_id_patterns_with_re2() -> None:
+    from cityos.core.patterns import UserPattern
+    from cityos.data.ngsild.store.base import Selector
+    from cityos.data.ngsild.subscriptions.index import Compiled
+    from cityos.data.ngsild.subscriptions.model import Endpoint, Subscription
+
+    sub = Subscription(id="urn:s:1", tenant="", endpoint=Endpoint("http://example.org/n"),
+                       selectors=(Selector(id_pattern="(a+)+$"),))
+    compiled = Compiled.of(sub)
+    assert compiled.selectors is not None
+    assert isinstance(compiled.selectors[0].pattern, UserPattern)
+    evil = {"id": "urn:ngsi-ld:T:" + "a" * 40 + "!", "type": ["T"], "attrs": {}}
+    assert not compiled.selects(evil)
+    assert compiled.selects({"id": "urn:ngsi-ld:T:aaa", "type": ["T"], "attrs": {}})

@@ -15,7 +15,7 @@ Evaluation rules (clause 4.9):
 * ``>``, ``>=``, ``<``, ``<=`` need the same type on both sides: numbers numerically, strings by
   code point, dates/times/date-times as instants (a date-time with a ``+09:00`` offset equals the
   same instant in ``Z``); a mismatch never matches;
-* ``~=``/``!~=`` apply :func:`re.search` to string targets only; other types never match;
+* ``~=``/``!~=`` search string targets only (RE2 syntax, linear time); other types never match;
 * Relationships and ListRelationships only take ``==``/``!=`` on their object(s);
   LanguageProperty compares any language's string, or one language with ``attr[ja]``;
   VocabProperty compares its vocab IRI(s), also accepting a compact term that the IRI ends with
@@ -25,13 +25,13 @@ Evaluation rules (clause 4.9):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Any
 
+from cityos.core.patterns import UserPattern, stored_user_pattern
 from cityos.data.ngsild.model import (
     JSONPROPERTY,
     LANGUAGEPROPERTY,
@@ -308,6 +308,6 @@ def _time(text: str) -> float | None:
     return parse_time(text)
 
 
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _regex(pattern: str) -> UserPattern:
+    # RE2 (compiled once, cached): a client's pattern must not backtrack for minutes
+    return stored_user_pattern(pattern)

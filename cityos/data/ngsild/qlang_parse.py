@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
+from cityos.core.patterns import UserPatternError, compile_user_pattern
 from cityos.core.problems import BadRequestData, Problem
 
 # members of an attribute that a dotted path may address instead of a sub-attribute
@@ -413,10 +414,9 @@ class _Parser:
         if len(pattern) > MAX_PATTERN:
             raise self.error(f"the pattern is longer than {MAX_PATTERN} characters", start)
         try:
-            re.compile(pattern)
-        except (re.error, RecursionError, OverflowError, ValueError) as exc:
-            reason = exc.msg if isinstance(exc, re.error) else type(exc).__name__
-            raise self.error(f"invalid regular expression {pattern!r} ({reason})", start) from exc
+            compile_user_pattern(pattern, "the regular expression")   # RE2: linear-time matching
+        except UserPatternError as exc:
+            raise self.error(f"invalid regular expression {pattern!r}: {exc}", start) from None
         return Literal("pattern", pattern, self.text[start:self.pos])
 
     def scan_pattern(self) -> str:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from cityos.core.patterns import UserPatternError, compile_user_pattern
 from cityos.data.ngsild import TermMap
 from cityos.data.ngsild.qlang import (
     And,
@@ -134,9 +135,9 @@ def _value(op: str, text: str) -> QValue:
         if len(pattern) >= 2 and pattern[0] == pattern[-1] == "'":
             pattern = pattern[1:-1]
         try:
-            re.compile(pattern)
-        except re.error:
-            raise bad_request(f"invalid regular expression {pattern[:80]!r}") from None
+            compile_user_pattern(pattern, "the regular expression")   # RE2: linear-time matching
+        except UserPatternError as exc:
+            raise bad_request(f"invalid regular expression {pattern[:80]!r}: {exc}") from None
         return Literal("pattern", pattern, pattern)
     if op in ("==", "!="):
         bounds = split_outside_quotes(text, "..")

@@ -7,10 +7,10 @@ kept in a short list looked at for every entity (``untyped``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cityos.core.patterns import UserPattern, stored_user_pattern
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store.base import QueryPlan, TypeExpr
 from cityos.data.ngsild.subscriptions.model import (
@@ -26,7 +26,7 @@ class CompiledSelector:
     """One entity selector ready to test: ids as a set, idPattern compiled."""
 
     ids: frozenset[str] | None
-    pattern: re.Pattern[str] | None
+    pattern: UserPattern | None                # RE2: linear time on any client's pattern
     types: TypeExpr | None
 
     def selects(self, entity: Entity) -> bool:
@@ -58,7 +58,8 @@ class Compiled:
         if sub.selectors is not None:
             selectors = tuple(
                 CompiledSelector(frozenset(s.ids) if s.ids is not None else None,
-                                  re.compile(s.id_pattern) if s.id_pattern is not None else None,
+                                  stored_user_pattern(s.id_pattern) if s.id_pattern is not None
+                                  else None,
                                   s.types)
                 for s in sub.selectors)
         state_filter = None
