@@ -447,7 +447,7 @@ _QUANTIFIER = re.compile(r"\{\d+(,\d*)?\}")
 
 
 def pg_safe_regex(pattern: str) -> bool:
-    """Whether ``pattern`` means the same to PostgreSQL's ``~`` as to Python's ``re.search``.
+    """Whether ``pattern`` means the same to PostgreSQL's ``~`` as to the RE2 search in Python.
 
     Only a conservative subset qualifies: literals, ``. ^ $ * + ? | ( )``, counted repetition,
     simple bracket sets and the escapes ``\\d \\s \\w`` (and their negations) or an escaped
