@@ -384,10 +384,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="length of the fixed-rate latency phase per subscription count")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
     parser.add_argument(
-        "--subs", type=lambda text: [n for n in text.split(",") if n],
+        "--subs", type=lambda text: [n for n in text.split(",") if n and n != "none"],
         default=["spread", "1", "100"],
         help="subscription scenarios to run, in this order (default spread,1,100; the history "
-             "grows with every scenario, so the first one runs closest to the baseline)")
+             "grows with every scenario, so the first one runs closest to the baseline); "
+             "'none': only history off / on")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure every scenario this many times, interleaved; the table "
                              "shows the median (the JSON keeps every round)")

@@ -13,6 +13,7 @@ from typing import Any
 from cityos.core.ids import unique_id
 from cityos.data.ngsild.model import Entity, Instance
 from cityos.data.ngsild.store.base import Change, HistoryRow, TemporalEntityRow
+from cityos.data.ngsild.store.history_schema import TemporalEntityIfMissing
 from cityos.data.ngsild.times import to_micros
 
 CREATED, UPDATED, DELETED = "created", "updated", "deleted"
@@ -70,7 +71,18 @@ def history_rows(change: Change, kinds: dict[str, str],
         created_at=_micros(current.get("createdAt"), now),
         modified_at=_micros(current.get("modifiedAt"), now) if after else now,
         deleted_at=now if after is None else None)
-    return rows, record
+    if before is None or after is None or _identity_changed(before, after):
+        return rows, record
+    # a plain attribute update: the record already holds everything it changes (modifiedAt is
+    # read from the live entity, see store/temporal_base.live_modified_at); it is only inserted
+    # when missing (an entity written before history was switched on), never rewritten
+    return rows, TemporalEntityIfMissing(**vars(record)) if rows else None
+
+
+def _identity_changed(before: Entity, after: Entity) -> bool:
+    """Whether the write changed what the temporal entity record holds besides modifiedAt."""
+    return (before["type"] != after["type"] or before.get("scope") != after.get("scope")
+            or before.get("createdAt") != after.get("createdAt"))
 
 
 def _row(entity_id: str, attr: str, dataset: str, instance: Instance, now: int, *,

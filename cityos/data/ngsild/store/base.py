@@ -60,7 +60,8 @@ class HistoryRow:
 
 @dataclass
 class TemporalEntityRow:
-    """The entity-level record of the temporal history: upserted with every history append."""
+    """The entity-level record of the temporal history: written when the entity is created,
+    deleted, or its types, scope or createdAt change (not on plain attribute updates; ADR 0006)."""
 
     entity_id: str
     types: list[str]

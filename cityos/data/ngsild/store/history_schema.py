@@ -13,6 +13,30 @@ per request would cost more than the whole aggregation budget.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from cityos.data.ngsild.store.base import TemporalEntityRow
+
+
+@dataclass
+class TemporalEntityIfMissing(TemporalEntityRow):
+    """A temporal entity record to insert only when the entity has none (never an update).
+
+    A plain attribute update does not change the record (types, scope, createdAt, deletedAt;
+    the temporal API reads a live entity's modifiedAt from the entity itself), so rewriting it on
+    every update only cost throughput: as much database time as the history rows themselves.
+    The record is still inserted when it is missing, for an entity written before history was
+    switched on, whose history would otherwise be invisible.
+    """
+
+
+def split_records(records: list[TemporalEntityRow]) -> list[tuple[list[TemporalEntityRow], bool]]:
+    """(records, insert only when missing): the records to upsert, then the others (if any)."""
+    missing: list[TemporalEntityRow] = [e for e in records
+                                        if isinstance(e, TemporalEntityIfMissing)]
+    upsert = [e for e in records if not isinstance(e, TemporalEntityIfMissing)]
+    return [(part, flag) for part, flag in ((upsert, False), (missing, True)) if part]
+
 # SQLite keeps two indexes on the history, both led by (tenant, entity, attribute): every read,
 # instance edit (the API names entity and attribute with the instance id) and retention purge
 # (per entity) starts there.  An index on instance_id or on time alone cost 3-8 % of update
@@ -55,6 +79,8 @@ SQLITE_TEMPORAL_ENTITY_UPSERT = (
     "INSERT INTO temporal_entities VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE "
     "SET types = excluded.types, scope = excluded.scope, modified_at = excluded.modified_at, "
     "deleted_at = excluded.deleted_at")
+SQLITE_TEMPORAL_ENTITY_INSERT_MISSING = (
+    "INSERT INTO temporal_entities VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO NOTHING")
 SQLITE_OUTBOX_INSERT = "INSERT INTO outbox (id, tenant, kind, body, created_at) VALUES (?, ?, ?, ?, ?)"
 
 POSTGRES_SCHEMA = [

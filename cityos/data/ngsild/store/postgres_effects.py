@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cityos.data.ngsild.store.base import Effects, OutboxRow
+from cityos.data.ngsild.store.history_schema import split_records
 from cityos.data.ngsild.times import now_micros
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ TEMPORAL_ENTITY_UPSERT = (
     "$5::bigint[], $6::bigint[], $7::bigint[]) AS r(id, types, scope, created_at, modified_at, "
     "deleted_at) ON CONFLICT (tenant, id) DO UPDATE SET types = excluded.types, "
     "scope = excluded.scope, modified_at = excluded.modified_at, deleted_at = excluded.deleted_at")
+# a plain attribute update only inserts a missing record (history_schema.TemporalEntityIfMissing)
+TEMPORAL_ENTITY_INSERT_MISSING = (
+    TEMPORAL_ENTITY_UPSERT[:TEMPORAL_ENTITY_UPSERT.index("DO UPDATE")] + "DO NOTHING")
 OUTBOX_INSERT = (
     "INSERT INTO outbox (id, tenant, kind, body, created_at, owner, lease_until) "
     "SELECT *, $6, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bigint[])")
@@ -58,9 +62,8 @@ async def append_effects(conn: Conn, tenant: str, effects: Effects, node: str) -
             tenant, [r.entity_id for r in h], [r.attr for r in h], [r.dataset_id for r in h],
             [r.instance_id for r in h], [r.observed_at for r in h], [r.created_at for r in h],
             [r.modified_at for r in h], [r.deleted for r in h], [r.doc for r in h]]))
-    if effects.temporal_entities:
-        t = effects.temporal_entities
-        parts.append((TEMPORAL_ENTITY_UPSERT, [
+    for t, missing_only in split_records(effects.temporal_entities):
+        parts.append((TEMPORAL_ENTITY_INSERT_MISSING if missing_only else TEMPORAL_ENTITY_UPSERT, [
             tenant, [e.entity_id for e in t],
             # JSON text, not lists: asyncpg would read a list of lists as a 2-D array
             [orjson.dumps(e.types).decode() for e in t],

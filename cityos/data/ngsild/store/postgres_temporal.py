@@ -27,6 +27,8 @@ from cityos.data.ngsild.store.temporal_base import (
     TemporalEntityRecord,
     Window,
     add_other,
+    entity_columns,
+    live_modified_at,
     needs_other,
     number_columns,
     number_row,
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 CHUNK = 5000
 
-_ENTITY_COLUMNS = "id, types, scope, created_at, modified_at, deleted_at"
+_ENTITY_COLUMNS = entity_columns("x.doc ->> 'modifiedAt'")
 _HISTORY_INSERT = (
     "INSERT INTO attr_history (tenant, entity_id, attr, dataset_id, instance_id, observed_at, "
     "created_at, modified_at, deleted, doc) SELECT $1, * FROM unnest($2::text[], $3::text[], "
@@ -83,7 +85,7 @@ def _window_sql(t: str, window: Window, first: int) -> tuple[str, list[Any]]:
 def _record(row: asyncpg.Record) -> TemporalEntityRecord:
     return TemporalEntityRecord(id=row[0], types=list(row[1]),
                                 scope=list(row[2]) if row[2] else None, created_at=row[3],
-                                modified_at=row[4], deleted_at=row[5])
+                                modified_at=live_modified_at(row[4], row[6]), deleted_at=row[5])
 
 
 def _count(status: str) -> int:
@@ -190,7 +192,7 @@ class PostgresTemporal:
     async def temporal_entity(self, tenant: str, entity_id: str) -> TemporalEntityRecord | None:
         async def op(conn: Conn) -> TemporalEntityRecord | None:
             row = await conn.fetchrow(f"SELECT {_ENTITY_COLUMNS} FROM temporal_entities "
-                                      "WHERE tenant = $1 AND id = $2", tenant, entity_id)
+                                      "e WHERE e.tenant = $1 AND e.id = $2", tenant, entity_id)
             return _record(row) if row else None
 
         return await self._run(op)
@@ -198,19 +200,19 @@ class PostgresTemporal:
     async def temporal_entity_page(self, tenant: str, ids: tuple[str, ...] | None,
                                    types: tuple[str, ...] | None, after_id: str | None,
                                    limit: int) -> list[TemporalEntityRecord]:
-        sql = f"SELECT {_ENTITY_COLUMNS} FROM temporal_entities WHERE tenant = $1"
+        sql = f"SELECT {_ENTITY_COLUMNS} FROM temporal_entities e WHERE e.tenant = $1"
         args: list[Any] = [tenant]
         if ids is not None:
             args.append(list(ids))
-            sql += f" AND id = ANY(${len(args)}::text[])"
+            sql += f" AND e.id = ANY(${len(args)}::text[])"
         if types is not None:
             args.append(list(types))
-            sql += f" AND types && ${len(args)}::text[]"
+            sql += f" AND e.types && ${len(args)}::text[]"
         if after_id is not None:
             args.append(after_id)
-            sql += f' AND id COLLATE "C" > ${len(args)}'
+            sql += f' AND e.id COLLATE "C" > ${len(args)}'
         args.append(limit)
-        sql += f' ORDER BY id COLLATE "C" LIMIT ${len(args)}'
+        sql += f' ORDER BY e.id COLLATE "C" LIMIT ${len(args)}'
 
         async def op(conn: Conn) -> list[TemporalEntityRecord]:
             return [_record(r) for r in await conn.fetch(sql, *args)]

@@ -11,7 +11,9 @@ from cityos.data.ngsild.store.base import Effects, OutboxRow
 from cityos.data.ngsild.store.history_schema import (
     SQLITE_HISTORY_INSERT,
     SQLITE_OUTBOX_INSERT,
+    SQLITE_TEMPORAL_ENTITY_INSERT_MISSING,
     SQLITE_TEMPORAL_ENTITY_UPSERT,
+    split_records,
 )
 
 
@@ -31,11 +33,12 @@ def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects) -> N
             (tenant, r.entity_id, r.attr, r.dataset_id, r.instance_id, r.observed_at,
              r.created_at, r.modified_at, int(r.deleted), orjson.dumps(r.doc).decode())
             for r in effects.history])
-    if effects.temporal_entities:
-        conn.executemany(SQLITE_TEMPORAL_ENTITY_UPSERT, [
+    for records, missing_only in split_records(effects.temporal_entities):
+        sql = SQLITE_TEMPORAL_ENTITY_INSERT_MISSING if missing_only else SQLITE_TEMPORAL_ENTITY_UPSERT
+        conn.executemany(sql, [
             (tenant, e.entity_id, orjson.dumps(e.types).decode(),
              orjson.dumps(e.scope).decode() if e.scope else None, e.created_at, e.modified_at,
-             e.deleted_at) for e in effects.temporal_entities])
+             e.deleted_at) for e in records])
     if effects.outbox:
         conn.executemany(SQLITE_OUTBOX_INSERT, [
             (r.id, r.tenant, r.kind, orjson.dumps(r.body).decode(), r.created_at)

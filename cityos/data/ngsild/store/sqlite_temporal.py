@@ -27,6 +27,8 @@ from cityos.data.ngsild.store.temporal_base import (
     TemporalEntityRecord,
     Window,
     add_other,
+    entity_columns,
+    live_modified_at,
     needs_other,
     number_columns,
     number_row,
@@ -37,7 +39,7 @@ from cityos.data.ngsild.store.temporal_base import (
 
 CHUNK = 500   # ids per IN (...) list: SQLite's default limit of host parameters is 32766
 
-_ENTITY_COLUMNS = "id, types, scope, created_at, modified_at, deleted_at"
+_ENTITY_COLUMNS = entity_columns("x.doc ->> '$.modifiedAt'")
 _TEMPORAL_ENTITY_UPSERT = (
     "INSERT INTO temporal_entities VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (tenant, id) "
     "DO UPDATE SET types = excluded.types, scope = coalesce(excluded.scope, scope), "
@@ -63,7 +65,8 @@ def _window_sql(t: str, window: Window) -> tuple[str, list[Any]]:
 def _record(row: tuple[Any, ...]) -> TemporalEntityRecord:
     return TemporalEntityRecord(id=row[0], types=orjson.loads(row[1]),
                                 scope=orjson.loads(row[2]) if row[2] else None,
-                                created_at=row[3], modified_at=row[4], deleted_at=row[5])
+                                created_at=row[3],
+                                modified_at=live_modified_at(row[4], row[6]), deleted_at=row[5])
 
 
 class SQLiteTemporal:
@@ -158,26 +161,26 @@ class SQLiteTemporal:
     # -- reads ---------------------------------------------------------------------------------
     async def temporal_entity(self, tenant: str, entity_id: str) -> TemporalEntityRecord | None:
         row = await self._read(lambda conn: conn.execute(
-            f"SELECT {_ENTITY_COLUMNS} FROM temporal_entities WHERE tenant = ? AND id = ?",
+            f"SELECT {_ENTITY_COLUMNS} FROM temporal_entities e WHERE e.tenant = ? AND e.id = ?",
             (tenant, entity_id)).fetchone())
         return _record(row) if row else None
 
     async def temporal_entity_page(self, tenant: str, ids: tuple[str, ...] | None,
                                    types: tuple[str, ...] | None, after_id: str | None,
                                    limit: int) -> list[TemporalEntityRecord]:
-        sql = f"SELECT {_ENTITY_COLUMNS} FROM temporal_entities WHERE tenant = ?"
+        sql = f"SELECT {_ENTITY_COLUMNS} FROM temporal_entities e WHERE e.tenant = ?"
         args: list[Any] = [tenant]
         if ids is not None:
-            sql += f" AND id IN ({','.join('?' * len(ids))})"
+            sql += f" AND e.id IN ({','.join('?' * len(ids))})"
             args.extend(ids)
         if types is not None:
-            sql += (" AND EXISTS (SELECT 1 FROM json_each(types) WHERE value IN "
+            sql += (" AND EXISTS (SELECT 1 FROM json_each(e.types) WHERE value IN "
                     f"({','.join('?' * len(types))}))")
             args.extend(types)
         if after_id is not None:
-            sql += " AND id > ?"
+            sql += " AND e.id > ?"
             args.append(after_id)
-        sql += " ORDER BY id LIMIT ?"
+        sql += " ORDER BY e.id LIMIT ?"
         args.append(limit)
         rows = await self._read(lambda conn: conn.execute(sql, args).fetchall())
         return [_record(r) for r in rows]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cityos.data.ngsild.store.base import HistoryRow, TemporalEntityRow
+from cityos.data.ngsild.times import to_micros
 
 # the SQL expression of each timeproperty, identical on both engines (an index matches it verbatim)
 OBSERVED_TIME = "coalesce(observed_at, created_at)"
@@ -64,6 +65,24 @@ class TemporalEntityRecord:
     created_at: int
     modified_at: int
     deleted_at: int | None
+
+
+def entity_columns(modified_at_of_doc: str) -> str:
+    """The columns a :class:`TemporalEntityRecord` is read from (``temporal_entities e``).
+
+    The last one is the live entity's ``modifiedAt`` (ISO text, ``modified_at_of_doc`` reads it
+    from ``x.doc``): entity writes rewrite the record only when what it holds changes (creation,
+    types, scope, deletion), so a live entity's modifiedAt is the entity's own, one index lookup
+    in ``entities`` per record read instead of an upsert per update.
+    """
+    return ("e.id, e.types, e.scope, e.created_at, e.modified_at, e.deleted_at, "
+            f"(SELECT {modified_at_of_doc} FROM entities x WHERE e.deleted_at IS NULL AND "
+            "x.tenant = e.tenant AND x.id = e.id)")
+
+
+def live_modified_at(recorded: int, live: str | None) -> int:
+    """The temporal entity's modifiedAt: the later of the record's and the live entity's."""
+    return max(recorded, to_micros(live)) if live else recorded
 
 
 @dataclass

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from cityos.core.problems import BadRequestData, ResourceNotFound
 from cityos.data.ngsild.actions import Broker
+from cityos.data.ngsild.events import forget_temporal_record
 from cityos.data.ngsild.history import new_instance_id
 from cityos.data.ngsild.model import ENTITY_KEYS, Entity, Instance
 from cityos.data.ngsild.payload import check_name, check_uri, parse_instance, parse_scope, parse_types
@@ -292,7 +293,10 @@ async def add_attributes(broker: Broker, tenant: str, entity_id: str, body: Any,
 async def delete_entity(broker: Broker, tenant: str, entity_id: str) -> None:
     """DELETE /temporal/entities/{id}: the whole temporal representation."""
     check_uri(entity_id, "entity id")
-    if not await store_of(broker).temporal_delete(tenant, entity_id):
+    store = store_of(broker)
+    found = await store.temporal_delete(tenant, entity_id)
+    forget_temporal_record(tenant, entity_id)   # a live entity's next update writes a new record
+    if not found:
         raise _missing(entity_id)
 
 
