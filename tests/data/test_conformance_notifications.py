@@ -8,11 +8,9 @@ receiver.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.data.test_conformance_subscriptions import (
     BASE,
@@ -23,25 +21,16 @@ from tests.data.test_conformance_subscriptions import (
     problem,
     subscribe,
 )
-from tests.data.test_notify_support import Receiver, notifying_client, receiver
+
+# the notifying client and receiver fixtures, shared with the other conformance files
+from tests.data.test_conformance_subscriptions import client as client
+from tests.data.test_conformance_subscriptions import rec as rec
+from tests.data.test_notify_support import Receiver
 
 # the suite's names used here, in one vocabulary (like its compound @context)
 CONTEXT = {name: f"{VOCAB}{name}" for name in (
     "Building", "City", "name", "locatedAt", "description", "isInCountry", "airQualityLevel")}
 FRENCH = "urn:ngsi-ld:Dataset:french-name"
-
-
-@pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with notifying_client(database_url, notification_backoff=0.02,
-                                notification_retries=1) as c:
-        yield c
-
-
-@pytest.fixture
-async def rec() -> AsyncIterator[Receiver]:
-    async with receiver() as r:
-        yield r
 
 
 async def create(client: httpx.AsyncClient, body: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ receiver; shared helpers live in ``test_conformance_subscriptions``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +23,11 @@ from tests.data.test_conformance_subscriptions import (
     problem,
     subscribe,
 )
-from tests.data.test_notify_support import Receiver, notifying_client, receiver
+
+# the notifying client and receiver fixtures, shared with the other conformance files
+from tests.data.test_conformance_subscriptions import client as client
+from tests.data.test_conformance_subscriptions import rec as rec
+from tests.data.test_notify_support import Receiver
 
 CONTEXT = {name: f"{VOCAB}{name}" for name in (
     "Building", "name", "locatedAt", "street", "jsonProperty", "vocabProperty")}
@@ -44,17 +47,6 @@ VOCAB_BUILDING = {"type": "Building",
                   "vocabProperty": {"type": "VocabProperty", "vocab": "monument"}}
 
 
-@pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with notifying_client(database_url, notification_backoff=0.02,
-                                notification_retries=1) as c:
-        yield c
-
-
-@pytest.fixture
-async def rec() -> AsyncIterator[Receiver]:
-    async with receiver() as r:
-        yield r
 
 
 async def setup(client: httpx.AsyncClient, rec: Receiver, entity: dict[str, Any],
