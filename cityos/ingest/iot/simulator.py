@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,22 +62,29 @@ async def run_simulation(*, url: str, mqtt_url: str, tenant: str, apikey: str, d
     return outcome
 
 
-async def _paced(rate: float, total: int, send: Callable[[int], Any]) -> None:
-    """Call ``send(seq)`` ``total`` times at ``rate`` per second (in 10 ms ticks)."""
+async def _paced(rate: float, total: int, one: Callable[[int], Coroutine[Any, Any, None]],
+                 outcome: dict[str, Any]) -> None:
+    """Start ``one(seq)`` ``total`` times at ``rate`` per second (in 10 ms ticks), each as its
+    own task so a slow answer never holds the pace back, then wait for all of them."""
     started = time.perf_counter()
+    pending: set[asyncio.Task[None]] = set()
     seq = 0
     while seq < total:
         due = min(total, int((time.perf_counter() - started) * rate) + 1)
         while seq < due:
-            await send(seq)
+            outcome["sent"] += 1
+            task = asyncio.create_task(one(seq))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
             seq += 1
         await asyncio.sleep(0.01)
+    while pending:
+        await asyncio.gather(*list(pending))
 
 
 async def _http(client: httpx.AsyncClient, apikey: str, devices: int, rate: float, total: int,
                 outcome: dict[str, Any], advance: Callable[[int], None], concurrency: int) -> None:
     gate = asyncio.Semaphore(concurrency)
-    tasks: set[asyncio.Task[None]] = set()
 
     async def one(seq: int) -> None:
         async with gate:
@@ -93,15 +100,7 @@ async def _http(client: httpx.AsyncClient, apikey: str, devices: int, rate: floa
             outcome["latencies"].append(time.perf_counter() - begun)
             advance(1)
 
-    async def send(seq: int) -> None:
-        outcome["sent"] += 1
-        task = asyncio.create_task(one(seq))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    await _paced(rate, total, send)
-    while tasks:
-        await asyncio.gather(*list(tasks))
+    await _paced(rate, total, one, outcome)
 
 
 async def _mqtt(mqtt_url: str, apikey: str, devices: int, rate: float, total: int,
@@ -112,8 +111,6 @@ async def _mqtt(mqtt_url: str, apikey: str, devices: int, rate: float, total: in
     gate = asyncio.Semaphore(1000)
     async with aiomqtt.Client(parts.hostname or "127.0.0.1", parts.port or 1883,
                               max_inflight_messages=1000, logger=quiet) as mqtt:
-        pending: set[asyncio.Task[None]] = set()
-
         async def one(seq: int) -> None:
             try:
                 async with gate:
@@ -124,12 +121,4 @@ async def _mqtt(mqtt_url: str, apikey: str, devices: int, rate: float, total: in
                 outcome["failed"] += 1
             advance(1)
 
-        async def send(seq: int) -> None:
-            outcome["sent"] += 1
-            task = asyncio.create_task(one(seq))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-
-        await _paced(rate, total, send)
-        while pending:
-            await asyncio.gather(*list(pending))
+        await _paced(rate, total, one, outcome)
