@@ -85,19 +85,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        if not settings.demo:
+            from cityos.ops.demo import preload_demo_contexts
+
+            preload_demo_contexts(resolver)
+            # before the registry loads, so v2 subscriptions are parsed once (or start-up stops)
+            await resolve_v2_names(broker, v2_names, settings.v2_context, reload=False)
         await registry.load(store, resolver)      # before the notifier: it reads the registry
-        v2_default = ""     # CITYOS_V2_CONTEXT when empty
         if settings.demo:
             from cityos.ops.demo import DEMO_CONTEXT_ID, load_demo
 
             loaded = await load_demo(broker)
             log.info("demo city ready: %d entities", loaded)
-            v2_default = f"/ngsi-ld/v1/jsonldContexts/{DEMO_CONTEXT_ID}"  # /v2 shows short names
-        else:
-            from cityos.ops.demo import preload_demo_contexts
-
-            preload_demo_contexts(resolver)
-        await resolve_v2_names(broker, v2_names, settings.v2_context or v2_default)  # or stop
+            # the demo's hosted context exists only now; /v2 shows the demo city's short names
+            await resolve_v2_names(broker, v2_names, settings.v2_context
+                                   or f"/ngsi-ld/v1/jsonldContexts/{DEMO_CONTEXT_ID}")
         await notifier.start()
         await iot.start()
         await systems.start()

@@ -188,18 +188,20 @@ def install_subscriptions(broker: Broker, renderer: Any) -> V2Names:
     return names
 
 
-async def resolve_names(broker: Broker, names: V2Names, setting: str) -> list[str]:
+async def resolve_names(broker: Broker, names: V2Names, setting: str, *,
+                        reload: bool = True) -> list[str]:
     """Resolve the v2 face's ``@context`` (``CITYOS_V2_CONTEXT``'s comma-separated URLs) once,
-    at start-up, and re-read the v2 subscriptions already loaded through it.
+    at start-up, and (``reload``) re-read the v2 subscriptions already loaded through it.
 
-    The registry loads stored subscriptions before this runs (the demo's hosted context only
-    exists after the demo load), with the core context; a subscription's stored body keeps the
-    v2 names as written, so it is parsed again here and means what the face's names mean now.
+    Start-up resolves before the registry loads, so nothing is read twice; only with the demo,
+    whose hosted context exists after the demo load (which itself follows the registry load),
+    are the stored subscriptions parsed again: a stored body keeps the v2 names as written, so
+    it then means what the face's names mean now.
     Raises :class:`V2ContextError` when a URL cannot be resolved.  Returns the URLs in use.
     """
     urls = context_urls(setting)
     await names.resolve(broker.resolver, urls)
-    if urls:
+    if urls and reload:
         # the registry's own bulk load (one index rebuild, not one per subscription); the
         # rebuild function installed above now reads v2 names through the resolved term map
         await registry_of(broker).load(broker.store, broker.resolver)
