@@ -10,6 +10,7 @@ from typing import Any
 
 from cityos.assets.devices.model import entity_id_of
 from cityos.assets.devices.values import MeasureError, ngsi_attribute, point
+from cityos.core.fiware import scope_of_path
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild import Broker, batch_upsert
 
@@ -40,13 +41,9 @@ async def write_entities(broker: Broker, tenant: str, bodies: list[dict[str, Any
 
 
 def scope_of(device: dict[str, Any]) -> list[str] | None:
-    """The NGSI-LD ``scope`` of a device's ``fiware-servicepath`` (none for ``/``).
-
-    The same rule as the NGSIv2 face (``cityos/data/ngsiv2/mapping.py`` ``scope_of``, which that
-    package does not export), so a v2 client asking for the service path finds the entity.
-    """
-    path = device.get("service_path") or "/"
-    return None if path == "/" else [path]
+    """The NGSI-LD ``scope`` of a device's ``fiware-servicepath`` (none for ``/``): the NGSI v2
+    face's rule, so a v2 client asking for the service path finds the entity."""
+    return scope_of_path(device.get("service_path") or "/")
 
 
 def device_entity(device: dict[str, Any], group: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cityos.core.fiware import FiwareHeaderError, tenant_of_service, write_service_path
+
 UL = "PDI-IoTA-UltraLight"
 JSON = "PDI-IoTA-JSON"
 PROTOCOLS = {UL, JSON, "IoTA-UL", "IoTA-JSON"}
@@ -19,11 +21,7 @@ TRANSPORTS = {"HTTP", "MQTT"}
 DEFAULT_RESOURCE = "/iot/d"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,255}$")
 _ID = re.compile(r"^[A-Za-z0-9_:.\-]{1,256}$")
-# the NGSIv2 face's rule (cityos.data.ngsiv2 mapping.tenant_of): same characters, lower-cased,
-# so a device of "Fiware-Service: OpenIoT" is seen by v2 and NGSI-LD clients of tenant "openiot"
-_SERVICE = re.compile(r"^[A-Za-z0-9_]{0,50}$")
 RESERVED = frozenset({"id", "type", "@context", "createdAt", "modifiedAt"})
-_PATH = re.compile(r"^/[A-Za-z0-9_/\-]{0,250}$")
 
 DEVICE_KEYS = {"device_id", "service", "service_path", "entity_name", "entity_type", "timezone",
                "timestamp", "apikey", "endpoint", "protocol", "transport", "attributes", "lazy",
@@ -58,14 +56,11 @@ def _syntax(message: str) -> IotError:
 def check_tenant(service: str, service_path: str) -> tuple[str, str]:
     """The (service, service path) of the fiware-service headers, validated; the service is
     lower-cased as the NGSIv2 face does."""
-    if not _SERVICE.match(service):
-        raise IotError("BAD_REQUEST", f"invalid fiware-service {service[:60]!r}: use letters, "
-                       "digits and _ (at most 50)")
-    service = service.lower()
-    path = service_path or "/"
-    if not _PATH.match(path):
-        raise IotError("BAD_REQUEST", f"invalid fiware-servicepath {path[:60]!r}")
-    return service, path
+    # the same rules as the NGSI v2 face (cityos/core/fiware.py), so v2 clients find the devices
+    try:
+        return tenant_of_service(service), write_service_path(service_path)
+    except FiwareHeaderError as exc:
+        raise IotError("BAD_REQUEST", f"invalid fiware-service / fiware-servicepath: {exc}") from None
 
 
 def _attribute(raw: Any, where: str, *, command: bool = False) -> dict[str, Any]:

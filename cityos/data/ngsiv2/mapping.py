@@ -20,6 +20,14 @@ from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 
+from cityos.core.fiware import (
+    MAX_PATHS,
+    FiwareHeaderError,
+    check_service_path,
+    scope_of_path,
+    tenant_of_service,
+    write_service_path,
+)
 from cityos.data.ngsild import TermMap
 from cityos.data.ngsiv2.errors import bad_request
 
@@ -35,10 +43,6 @@ _IDENTIFIER = re.compile(r"^[!$%*+,\-.0-9:@A-Z\[\\\]^_`a-z{|}~]{1,256}$")
 # whitespace, controls and the ones Orion forbids (Japanese dataset terms such as 名称)
 _TERM_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f-\x9f<>\"'=;()&?/#]")
 _IRI_ID = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:.")   # an absolute IRI: a scheme, then anything
-_SERVICE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
-_PATH_LEVEL = re.compile(r"^[A-Za-z0-9_]{1,50}$")
-MAX_PATHS = 10
-MAX_LEVELS = 10
 
 
 def check_identifier(text: object, what: str, tm: TermMap | None = None) -> str:
@@ -106,41 +110,25 @@ def compact(tm: TermMap, iri: str) -> str:
 
 def tenant_of(request: Request) -> str:
     """The tenant named by ``Fiware-Service`` ('' = the default tenant)."""
-    service = request.headers.get("fiware-service")
-    if service is None or service == "":
-        return ""
-    if not _SERVICE.match(service):
-        raise bad_request("bad character in tenant name")
-    return service.lower()
+    try:
+        return tenant_of_service(request.headers.get("fiware-service"))
+    except FiwareHeaderError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def _check_path(path: str, *, query: bool) -> str:
-    if not path.startswith("/"):
-        raise bad_request("Only /absolute/ Service Paths allowed [a service path must begin with /]")
-    body = path[1:]
-    if query and (body == "#" or body.endswith("/#")):
-        body = body[:-1].rstrip("/")
-    elif "#" in body:
-        raise bad_request("a service path may only end in /# (and only in queries)")
-    if body:
-        levels = body.split("/")
-        if len(levels) > MAX_LEVELS:
-            raise bad_request("too many components in ServicePath")
-        for level in levels:
-            if not _PATH_LEVEL.match(level):
-                raise bad_request("a component of ServicePath contains an illegal character")
-    return path
+    try:
+        return check_service_path(path, query=query)
+    except FiwareHeaderError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def write_path(request: Request) -> str:
     """The one service path of a write (default ``/``; ``#`` not allowed)."""
-    raw = request.headers.get("fiware-servicepath", "").strip()
-    if not raw:
-        return "/"
-    if "," in raw:
-        raise bad_request("more than one service path in context update request")
-    path = raw if raw == "/" else raw.rstrip("/")
-    return _check_path(path, query=False)
+    try:
+        return write_service_path(request.headers.get("fiware-servicepath"))
+    except FiwareHeaderError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def query_paths(request: Request) -> list[str]:
@@ -154,9 +142,7 @@ def query_paths(request: Request) -> list[str]:
     return [_check_path(p if p == "/" else p.rstrip("/") or "/", query=True) for p in paths]
 
 
-def scope_of(path: str) -> list[str] | None:
-    """The NGSI-LD scope stored for a write service path (``/`` is no scope)."""
-    return None if path == "/" else [path]
+scope_of = scope_of_path     # the NGSI-LD scope stored for a write service path
 
 
 def paths_of(scope: list[str] | None) -> list[str]:
