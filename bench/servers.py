@@ -77,7 +77,8 @@ def running_server(database_url: str, workdir: Path, *, ready_timeout: float = 1
     command = [sys.executable, "-m", "cityos", "serve", "--host", LOOPBACK, "--port", str(port),
                "--database", database_url]
     server_env = {**os.environ, "CITYOS_LOG_LEVEL": "warning",
-                  "CITYOS_CONTEXT_FETCH_ENABLED": "false", **(env or {})}
+                  "CITYOS_CONTEXT_FETCH_ENABLED": "false",
+                  "CITYOS_INSECURE_NO_AUTH": "1", **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=server_env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,

@@ -159,3 +159,22 @@ class ServiceUnavailable(Problem):
     status = 503
     type_uri = NGSI_LD_ERRORS + "ServiceUnavailable"
     title = "Service unavailable"
+
+
+CITYOS_ERRORS = "urn:cityos:problem:"
+
+
+class Unauthorized(Problem):
+    """401: no valid credentials (RFC 6750 §3.1); ``WWW-Authenticate`` says what to send."""
+
+    status = 401
+    type_uri = CITYOS_ERRORS + "Unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(Problem):
+    """403: authenticated, but no policy, scope or consent allows this (RFC 6750 §3.1)."""
+
+    status = 403
+    type_uri = CITYOS_ERRORS + "Forbidden"
+    title = "Forbidden"

@@ -97,6 +97,35 @@ class Settings:
         30.0, "IoT agent: seconds a device has to report a command's result before its status "
         "becomes EXPIRED.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    insecure_no_auth: bool = _setting(
+        False, "DEVELOPMENT ONLY: switch off authentication and access control (every caller may "
+        "do everything; start-up logs a warning and /health says auth=disabled). Refused with a "
+        "non-loopback --host unless CITYOS_INSECURE_ALLOW_REMOTE is also set.")
+    insecure_allow_remote: bool = _setting(
+        False, "Allow CITYOS_INSECURE_NO_AUTH on a non-loopback address (never in production).")
+    public_url: str = _setting(
+        "", "The URL callers reach this CityOS at (OAuth issuer, redirect and cookie origin), e.g. "
+        "https://cityos.example.lg.jp. Empty: http://<host>:<port>.")
+    secret_key_file: str = _setting(
+        "", "File of 32 random bytes keying encrypted secrets (signing keys, TOTP) and CSRF "
+        "tokens; created 0600 at first start. Every node of a cluster must share it. Empty: "
+        "<directory of the SQLite database>/secret.key (cityos-data/secret.key).")
+    auth_access_ttl: int = _setting(300, "Seconds an access token is valid.")
+    auth_grant_ttl: int = _setting(
+        30 * 86400, "Seconds a refresh-token family (one login of one application) lives at most.")
+    auth_key_rotation: int = _setting(
+        30 * 86400, "Seconds between signing-key rotations (the next key is published 2 days "
+        "before it signs).")
+    auth_pd_max_age: int = _setting(
+        12 * 3600, "Seconds after a multi-factor login within which tokens may carry personal-data "
+        "(pd:*) scopes; older logins must step up.")
+    auth_self_registration: bool = _setting(
+        False, "Let residents create their own accounts at /auth/register (off: operators "
+        "create accounts).")
+    password_hash: str = _setting(
+        "t=3,m=65536,p=4", "argon2id cost: time cost t, memory m (KiB), parallelism p.")
+    audit_retention: str = _setting(
+        "P3Y", "How long audit records are kept (ISO 8601 duration).")
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

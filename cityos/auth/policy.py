@@ -1,0 +1,95 @@
+"""The policy evaluator: which policies allow a principal an action in a tenant, and what they show.
+
+It holds an immutable snapshot of all policies, swapped when the directory's configuration version
+changes (checked at most once a second, so every node follows an edit within a second).  A
+decision is a dictionary lookup while the snapshot and the validity boundaries stay the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from cityos.auth.directory import Directory, Policy
+from cityos.core.access import AccessView, Principal
+
+CHECK_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    version: int
+    policies: tuple[Policy, ...]
+
+
+class PolicyEvaluator:
+    """Allow-only evaluation of the directory's policies (ADR 0012 §8)."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+        self._snapshot = _Snapshot(-1, ())
+        self._checked = 0.0
+        self._lock = asyncio.Lock()
+        self._cache: dict[tuple[object, ...], AccessView | None] = {}
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Reload the policies if the directory changed (at most once per CHECK_INTERVAL)."""
+        now = time.monotonic()
+        if not force and now - self._checked < CHECK_INTERVAL:
+            return
+        async with self._lock:
+            if not force and now - self._checked < CHECK_INTERVAL:
+                return
+            version = await self.directory.config_version()
+            if version != self._snapshot.version:
+                policies = tuple(await self.directory.list_policies())
+                self._snapshot = _Snapshot(version, policies)
+                self._cache = {}
+            self._checked = time.monotonic()
+
+    def view(self, who: Principal, action: str, tenant: str, now: float | None = None) -> AccessView | None:
+        """The union of what every valid policy matching ``who``, ``action`` and ``tenant`` allows;
+        None when none does."""
+        now = time.time() if now is None else now
+        key = (who.kind, who.subject, who.roles, who.client_id, who.organization, who.home_tenant,
+               action, tenant, self._snapshot.version, int(now))
+        if key in self._cache:
+            return self._cache[key]
+        views = [AccessView(None if p.types is None else frozenset(p.types),
+                            None if p.attributes is None else frozenset(p.attributes))
+                 for p in self._snapshot.policies
+                 if p.valid_at(now) and _subject_matches(p, who) and _action_matches(p, action)
+                 and _tenant_matches(p, who, tenant)]
+        result = AccessView.union(views)
+        if len(self._cache) > 10_000:
+            self._cache = {}
+        self._cache[key] = result
+        return result
+
+    def allows(self, who: Principal, action: str, tenant: str) -> bool:
+        return self.view(who, action, tenant) is not None
+
+
+def _subject_matches(policy: Policy, who: Principal) -> bool:
+    kind, subject = policy.subject_kind, policy.subject
+    if kind == "role":
+        return subject in who.roles
+    if kind == "account":
+        return who.kind == "user" and who.subject == subject
+    if kind == "client":
+        return who.client_id == subject
+    if kind == "organization":
+        return who.organization == subject and who.kind != "anonymous"
+    return False
+
+
+def _action_matches(policy: Policy, action: str) -> bool:
+    return "*" in policy.actions or action in policy.actions
+
+
+def _tenant_matches(policy: Policy, who: Principal, tenant: str) -> bool:
+    for allowed in policy.tenants:
+        if allowed == "*" or allowed == tenant or (allowed == "@home" and tenant == who.home_tenant):
+            return True
+    return False
