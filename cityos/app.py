@@ -21,6 +21,8 @@ from cityos import __version__
 from cityos.assets.devices import ROUTES as DEVICE_ROUTES
 from cityos.assets.systems import ROUTES as SYSTEM_ROUTES
 from cityos.assets.systems import SystemScheduler
+from cityos.auth.middleware import AuthMiddleware
+from cityos.auth.runtime import build_auth
 from cityos.core.http import handle_http_exception, handle_problem, handle_unexpected, json_response
 from cityos.core.problems import Problem
 from cityos.core.settings import Settings
@@ -28,6 +30,7 @@ from cityos.data.ngsild import ROUTES as NGSILD_ROUTES
 from cityos.data.ngsild import Broker, ContextResolver
 from cityos.data.ngsild.csource import close_index
 from cityos.data.ngsild.events import BrokerEvents
+from cityos.data.ngsild.guarded import GuardedStore
 from cityos.data.ngsild.notify.dispatcher import Notifier
 from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.subscriptions import SubscriptionRegistry, render_notification
@@ -40,12 +43,20 @@ from cityos.ingest.iot import ROUTES as IOT_ROUTES
 from cityos.ingest.iot import IotRuntime
 
 log = logging.getLogger("cityos")
+INSECURE_WARNING = """
+    ************************************************************************************
+    *  CITYOS_INSECURE_NO_AUTH is on: authentication and access control are OFF.        *
+    *  Every caller may read and change everything, personal data included.             *
+    *  Use this only for local development and conformance runs, never in production.   *
+    ************************************************************************************"""
 
 
 async def health(request: Request) -> Response:
     """GET /health: liveness plus the storage engine in use."""
     broker: Broker = request.app.state.broker
-    body: dict[str, Any] = {"status": "ok", "version": __version__, "engine": broker.store.engine}
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "engine": broker.store.engine,
+                            "auth": "disabled" if request.app.state.settings.insecure_no_auth
+                            else "enabled"}
     if broker.notifier is not None:
         # totals only: the per-subscription backlog names other tenants' subscriptions
         body["notifications"] = {k: v for k, v in broker.notifier.metrics().items()
@@ -73,18 +84,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     registry = SubscriptionRegistry()
     notifier = Notifier(store, registry, render_notification, settings,
                         linger=settings.notification_linger)
-    broker = Broker(store=store, resolver=resolver, settings=settings, registry=registry,
-                    notifier=notifier)
+    # every entity read and write of a request passes the caller's access (ADR 0013)
+    broker = Broker(store=GuardedStore(store), resolver=resolver, settings=settings,
+                    registry=registry, notifier=notifier)
     v2_names = install_v2_subscriptions(broker, render_notification)  # same registry as NGSI-LD
     store.observer = BrokerEvents(
         history=settings.history_enabled, matcher=registry, deliver=notifier.submit,
         wants_previous=registry.wants_previous)
     iot = IotRuntime(broker, settings)   # wraps store.observer to hear of command updates
     systems = SystemScheduler(broker, settings.systems_poll_interval)
+    auth = build_auth(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.insecure_no_auth:
+            log.warning(INSECURE_WARNING)
         await store.open()
+        await auth.start()
         if not settings.demo:
             from cityos.ops.demo import preload_demo_contexts
 
@@ -114,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await iot.stop()
             await notifier.stop()
             await close_index(app)              # csource/: forwarding client
+            await auth.stop()
             await store.close()
 
     routes: list[BaseRoute] = [
@@ -127,12 +144,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *DEVICE_ROUTES,
         *SYSTEM_ROUTES,
         *IMPORT_ROUTES,
+        *auth.routes,
         *_docs_routes(),
     ]
     handlers: dict[Any, Any] = {Problem: handle_problem, HTTPException: handle_http_exception,
                                 Exception: handle_unexpected}
+    middleware = [Middleware(TrailingSlashMiddleware)]
+    if not settings.insecure_no_auth:
+        # after the slash is dropped, so the decision is made on the path the router matches
+        middleware.append(Middleware(AuthMiddleware, runtime=auth))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers,
-                    middleware=[Middleware(TrailingSlashMiddleware)])
+                    middleware=middleware)
+    app.state.auth = auth
     app.state.broker = broker
     app.state.settings = settings
     app.state.v2_names = v2_names     # the /v2 routes read names through its term map

@@ -1,3 +1,10 @@
-"""AU  authentication: accounts, roles, policies, OAuth 2.0 / OpenID Connect (AU-AA-*, AU-UM-*).
+"""AU  authentication and authorization: accounts, organizations, roles, policies, the built-in
+OAuth 2.0 / OpenID Connect provider, login and MFA, consent (AU-AA-*, AU-UM-*, SI-CS-6, DM-PD-1).
 
-Not built yet."""
+Other blocks never import this package: they see ``cityos.core.access`` (who is calling, what
+they may see).  The composition root builds the runtime with :func:`build_auth`.
+"""
+
+from cityos.auth.runtime import AuthRuntime, build_auth
+
+__all__ = ["AuthRuntime", "build_auth"]

@@ -44,6 +44,12 @@ def serve(
     if workers > 1 and engine == "sqlite":
         raise typer.BadParameter("SQLite has one writer: use --workers 1 or PostgreSQL",
                                  param_hint="--workers")
+    if settings.insecure_no_auth and not settings.insecure_allow_remote and \
+            settings.host not in ("127.0.0.1", "::1", "localhost"):
+        raise typer.BadParameter(
+            "CITYOS_INSECURE_NO_AUTH turns access control off: it is refused on a non-loopback "
+            "address (set CITYOS_INSECURE_ALLOW_REMOTE=1 only on an isolated test network)",
+            param_hint="--host")
     console = Console(stderr=True)
     console.print(f"[bold]CityOS {__version__}[/] on {engine} — "
                   f"NGSI-LD API http://{settings.host}:{settings.port}/ngsi-ld/v1/ , "

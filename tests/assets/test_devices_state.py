@@ -36,7 +36,7 @@ async def test_with_the_database_down_devices_get_503_and_nothing_is_acknowledge
     r = await client.post("/iot/devices", headers=H, json={"devices": [
         {"device_id": "s2", "entity_type": "Sensor", "apikey": "k"}]})
     assert r.status_code == 201
-    store = app.state.broker.store
+    store = app.state.broker.store.inner      # the engine behind the guarded store
 
     async def down(*args: Any, **kwargs: Any) -> Any:
         raise ServiceUnavailable("the database is down")

@@ -200,7 +200,7 @@ async def test_object_type_restricts_the_linked_entities(app: Any,
 
 async def _recording(app: Any, call: Any) -> list[Any]:
     """The query plans the store receives while ``call`` runs."""
-    store = app.state.broker.store
+    store = app.state.broker.store.inner      # the engine behind the guarded store
     plans: list[Any] = []
     real_query = store.query
 

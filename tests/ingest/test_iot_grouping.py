@@ -78,7 +78,7 @@ async def test_an_invalid_measurement_fails_alone(app: Any, client: httpx.AsyncC
 
 async def test_a_failed_group_write_is_retried_member_by_member(
         app: Any, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = app.state.broker.store
+    store = app.state.broker.store.inner      # the engine behind the guarded store
     write = store.write
     poison = "urn:ngsi-ld:Counter:poison"
 

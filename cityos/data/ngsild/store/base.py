@@ -166,6 +166,10 @@ class QueryPlan:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    # The caller's access (ADR 0013): the entity as the caller may see it (projected to the
+    # attributes it may read), or None when it may not see it at all.  Every other part of the
+    # plan is evaluated on what this returns, so a hidden attribute cannot be used as a probe.
+    access: Callable[[Entity], Entity | None] | None = None
 
     def python_filter(self) -> Callable[[Entity], bool]:
         """A predicate applying every part of the plan to a loaded entity."""
@@ -177,6 +181,11 @@ class QueryPlan:
         ids = set(self.ids) if self.ids else None
 
         def keep(entity: Entity) -> bool:
+            if self.access is not None:
+                seen = self.access(entity)
+                if seen is None:
+                    return False
+                entity = seen
             if ids is not None and entity["id"] not in ids:
                 return False
             if self.types is not None and not self.types.matches(entity["type"]):

@@ -348,7 +348,8 @@ def plan_where(plan: QueryPlan, postgis: bool, *, id_regex: bool = True) -> Wher
                 f"point({x2}, {y2}))"
             w.clauses.append(f"e.seq IN (SELECT g.seq FROM entity_geo g WHERE g.tenant = $1 "
                              f"AND g.attr = {attr} AND {overlap})")
-    if plan.q is not None or plan.scope is not None or plan.selectors is not None:
+    if plan.q is not None or plan.scope is not None or plan.selectors is not None or \
+            plan.access is not None:   # the caller's access filter (data/ngsild/guarded.py)
         w.exact = False  # the Python filter decides these (selectors: types/ids are a union)
     return w
 
