@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from cityos.assets.devices import ROUTES as DEVICE_ROUTES
 from cityos.assets.systems import ROUTES as SYSTEM_ROUTES
 from cityos.assets.systems import SystemScheduler
 from cityos.auth.middleware import AuthMiddleware
+from cityos.auth.owners import OwnerResolver
 from cityos.auth.runtime import build_auth
 from cityos.core.http import handle_http_exception, handle_problem, handle_unexpected, json_response
 from cityos.core.problems import Problem
@@ -29,6 +31,7 @@ from cityos.core.settings import Settings
 from cityos.data.ngsild import ROUTES as NGSILD_ROUTES
 from cityos.data.ngsild import Broker, ContextResolver
 from cityos.data.ngsild.csource import close_index
+from cityos.data.ngsild.erasure import erase_personal_data
 from cityos.data.ngsild.events import BrokerEvents
 from cityos.data.ngsild.guarded import GuardedStore
 from cityos.data.ngsild.notify.dispatcher import Notifier
@@ -94,6 +97,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     iot = IotRuntime(broker, settings)   # wraps store.observer to hear of command updates
     systems = SystemScheduler(broker, settings.systems_poll_interval)
     auth = build_auth(settings)
+    auth.erasure_hooks.append(functools.partial(erase_personal_data, broker))
+    if not settings.insecure_no_auth:
+        notifier.access_for = OwnerResolver(auth).access_for
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -30,17 +30,20 @@ class PolicyEvaluator:
         self.directory = directory
         self._snapshot = _Snapshot(-1, ())
         self._checked = 0.0
+        self._local = 0
         self._lock = asyncio.Lock()
         self._cache: dict[tuple[object, ...], AccessView | None] = {}
 
     async def refresh(self, *, force: bool = False) -> None:
         """Reload the policies if the directory changed (at most once per CHECK_INTERVAL)."""
         now = time.monotonic()
-        if not force and now - self._checked < CHECK_INTERVAL:
+        local = self.directory.local_changes
+        if not force and now - self._checked < CHECK_INTERVAL and local == self._local:
             return
         async with self._lock:
-            if not force and now - self._checked < CHECK_INTERVAL:
+            if not force and now - self._checked < CHECK_INTERVAL and local == self._local:
                 return
+            self._local = local
             version = await self.directory.config_version()
             if version != self._snapshot.version:
                 policies = tuple(await self.directory.list_policies())

@@ -233,6 +233,14 @@ def acting_as(access: Access | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def caller_description() -> dict[str, Any] | None:
+    """The request's caller as a JSON record (a subscription's owner), None for internal callers."""
+    access = _current.get()
+    if access is None or access.principal.kind == "system":
+        return None
+    return access.principal.describe()
+
+
 def set_access(access: Access | None) -> contextvars.Token[Access | None]:
     """Set the request's access (the middleware resets it with the returned token)."""
     return _current.set(access)

@@ -56,6 +56,7 @@ class Directory:
 
     def __init__(self, db: SqlDb) -> None:
         self.db = db
+        self.local_changes = 0
 
     async def create_schema(self) -> None:
         await self.db.script(DIRECTORY_DDL)
@@ -79,9 +80,9 @@ class Directory:
         row = await self.db.fetchrow("SELECT version FROM auth_config_version WHERE id = 1")
         return int(row["version"]) if row else 0
 
-    @staticmethod
-    async def _bump(tx: Sql) -> None:
+    async def _bump(self, tx: Sql) -> None:
         await tx.execute("UPDATE auth_config_version SET version = version + 1 WHERE id = 1")
+        self.local_changes += 1     # this node's evaluator reloads at once, others within 1 s
 
     # -- organizations ---------------------------------------------------------------------------
     async def create_organization(self, org_id: str, name: str, kind: str,
@@ -152,6 +153,11 @@ class Directory:
             sql += " AND status <> 'deleted'"
         rows = await self.db.fetch(sql + " ORDER BY created_at, id", *args)
         return [await self._account(r) for r in rows]
+
+    async def account_ids_with_status(self, status: str) -> list[str]:
+        """Ids of the accounts in ``status`` (the erasure sweep looks for ``erasing`` ones)."""
+        return [r["id"] for r in await self.db.fetch(
+            "SELECT id FROM auth_accounts WHERE status = ? ORDER BY id", status)]
 
     async def _account(self, row: Row) -> Account:
         roles = frozenset(r["role"] for r in await self.db.fetch(

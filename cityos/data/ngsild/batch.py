@@ -37,6 +37,14 @@ class BatchResult:
         self.errors.append({"entityId": entity_id if isinstance(entity_id, str) else str(entity_id),
                             "error": body})
 
+    def refuse(self, entity_id: str, problem: Problem) -> None:
+        """The store refused ``entity_id`` (access control): an error instead of a success."""
+        if entity_id in self.success:
+            self.success.remove(entity_id)
+        if entity_id in self.created:
+            self.created.remove(entity_id)
+        self.fail(entity_id, problem)
+
 
 def check_size(body: Any, broker: Broker) -> list[Any]:
     """The batch as a list, refused whole when it is not an array or exceeds the maximum."""
@@ -99,7 +107,7 @@ async def batch_create(broker: Broker, tenant: str, body: Any, term_map_for: Ter
             taken.add(entity["id"])
             writes.append(entity)
             result.success.append(entity["id"])
-        return WriteSet(upserts=writes)
+        return WriteSet(upserts=writes, refused=result.refuse)
 
     if entities:
         await broker.store.write(tenant, [e["id"] for e in entities], fn)
@@ -128,7 +136,7 @@ async def batch_upsert(broker: Broker, tenant: str, body: Any, term_map_for: Ter
             if entity["id"] not in result.success:
                 result.success.append(entity["id"])
         touched = [e for i, e in state.items() if e is not None and i in set(result.success)]
-        return WriteSet(upserts=touched)
+        return WriteSet(upserts=touched, refused=result.refuse)
 
     if entities:
         await broker.store.write(tenant, list(dict.fromkeys(e["id"] for e in entities)), fn)
@@ -158,7 +166,7 @@ async def batch_update(broker: Broker, tenant: str, body: Any, term_map_for: Ter
             changed[entity_id] = entity
             if entity_id not in result.success:
                 result.success.append(entity_id)
-        return WriteSet(upserts=list(changed.values()))
+        return WriteSet(upserts=list(changed.values()), refused=result.refuse)
 
     if fragments:
         await broker.store.write(tenant, list(dict.fromkeys(f["id"] for f in fragments)), fn)
@@ -183,7 +191,7 @@ async def batch_delete(broker: Broker, tenant: str, body: Any) -> BatchResult:
                 continue
             doomed.append(entity_id)
             result.success.append(entity_id)
-        return WriteSet(deletes=doomed)
+        return WriteSet(deletes=doomed, refused=result.refuse)
 
     if ids:
         await broker.store.write(tenant, list(dict.fromkeys(ids)), fn)

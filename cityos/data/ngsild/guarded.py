@@ -166,16 +166,32 @@ class GuardedStore:
         seeing = await self._seeing(access, access.write)
 
         def guarded(current: dict[str, Entity | None]) -> WriteSet:
-            for entity in current.values():
-                if entity is not None:
-                    _check_writable(seeing, entity)
             result = fn(current)
+            refused: dict[str, Forbidden] = {}
             for entity in result.upserts:
-                _check_change(seeing, current.get(entity["id"]), entity)
+                try:
+                    before = current.get(entity["id"])
+                    if before is not None:
+                        _check_writable(seeing, before)
+                    _check_change(seeing, before, entity)
+                except Forbidden as problem:
+                    refused.setdefault(entity["id"], problem)
             for entity_id in result.deletes:
                 before = current.get(entity_id)
-                if before is not None:
-                    _check_writable(seeing, before)
+                try:
+                    if before is not None:
+                        _check_writable(seeing, before)
+                except Forbidden as problem:
+                    refused.setdefault(entity_id, problem)
+            if not refused:
+                return result
+            if result.refused is None:
+                raise next(iter(refused.values()))     # one entity: the whole write is refused
+            # a batch: the others are written, each refused one is reported
+            result.upserts = [e for e in result.upserts if e["id"] not in refused]
+            result.deletes = [i for i in result.deletes if i not in refused]
+            for entity_id, refusal in refused.items():
+                result.refused(entity_id, refusal)
             return result
 
         return await self.inner.write(tenant, ids, guarded)

@@ -19,6 +19,7 @@ import logging
 import secrets
 from typing import Any
 
+from cityos.core.access import caller_description
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild import Broker
 from cityos.data.ngsild.notify import EndpointPolicy
@@ -46,7 +47,7 @@ def to_document(sub: Subscription) -> dict[str, Any]:
     spec = sub.extension
     path = spec.service_path if isinstance(spec, V2Spec) else "/#"
     return {"body": sub.document, "servicePath": path, "createdAt": sub.created_at,
-            "modifiedAt": sub.modified_at}
+            "modifiedAt": sub.modified_at, "owner": sub.owner}
 
 
 def from_document(doc: dict[str, Any], tenant: str, tm: TermMap) -> Subscription:
@@ -60,6 +61,7 @@ def from_document(doc: dict[str, Any], tenant: str, tm: TermMap) -> Subscription
                                     now=doc.get("modifiedAt", ""), created_at=doc.get("createdAt"))
     except V2Error as exc:
         raise ValueError(exc.description) from None
+    sub.owner = doc.get("owner")
     return sub
 
 
@@ -93,6 +95,7 @@ async def create(broker: Broker, tenant: str, service_path: str, body: Any, tm: 
         raise bad_request("a subscription id is given by the broker, not in the request")
     sub = parse_v2_subscription(body, sub_id=new_id(), tenant=tenant, service_path=service_path,
                                 tm=tm, now=utc_now())
+    sub.owner = caller_description()
     _check_endpoint(broker, sub)
     await _publish(broker, sub, create=True)
     return sub.id
@@ -120,6 +123,7 @@ async def update(broker: Broker, tenant: str, sub_id: str, patch: Any, tm: TermM
                                 service_path=spec.service_path if isinstance(spec, V2Spec)
                                 else "/#", tm=tm, now=utc_now(),
                                 created_at=existing.created_at)
+    sub.owner = existing.owner
     _check_endpoint(broker, sub)
     if "status" in merged and merged.get("status") != "inactive":
         registry = registry_of(broker)    # reactivated: a failing streak starts again

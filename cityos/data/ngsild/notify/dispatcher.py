@@ -47,14 +47,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
+from cityos.core.access import Access, acting_as
 from cityos.data.ngsild.notify.clock import utc_stamp
 from cityos.data.ngsild.notify.counters import CounterStore, Key, Registry
 from cityos.data.ngsild.notify.errors import DeliveryFailed
 from cityos.data.ngsild.notify.http import HttpSender, http_method
 from cityos.data.ngsild.notify.mqtt import MqttSender
+from cityos.data.ngsild.notify.owner_view import AccessFor, visible_items
 from cityos.data.ngsild.notify.periodic import first_delay, matching_pages
 from cityos.data.ngsild.notify.policy import EndpointPolicy
-from cityos.data.ngsild.store.base import OutboxRow
+from cityos.data.ngsild.store.base import OutboxRow, QueryPlan
 from cityos.data.ngsild.subscriptions.model import NotifyItem, Subscription
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,9 @@ class Notifier:
         self._background: list[asyncio.Task[None]] = []
         self._side_tasks: set[asyncio.Task[Any]] = set()
         self._running = False
+        # set by the composition root when access control is on: re-resolves a subscription's
+        # owner at delivery (notify/owner_view.py)
+        self.access_for: AccessFor | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -313,11 +318,20 @@ class Notifier:
         key = (sub.tenant, sub.id)
         if retries is None:
             retries = 0 if key in self._failing else int(self.settings.notification_retries)
+        query = self.store.query
+        if sub.owner is not None and self.access_for is not None:
+            try:
+                items, owner = await visible_items(self.access_for, sub, items)
+            except Exception:
+                log.exception("could not check what subscription %s may receive", sub.id)
+                return False                # fail closed: nothing leaves unchecked
+            if not items:
+                return True                 # nothing the owner may see: nothing to send
+            query = _guarded_query(self.store, owner)
         try:
             if sub.join is not None and self._encode_linked is not None:
                 body, headers = await self._encode_linked(
-                    self.store.query, int(getattr(self.settings, "max_page_size", 1000)),
-                    sub, items)
+                    query, int(getattr(self.settings, "max_page_size", 1000)), sub, items)
             elif self._encode is not None:
                 body, headers = self._encode(sub, items)
             else:
@@ -509,3 +523,16 @@ class Notifier:
             items = [NotifyItem(entity=e) for e in entities]
             # a periodic notification is not retried: the next interval brings fresher state
             await self._deliver(sub, items, retries=0)
+
+
+def _guarded_query(store: Any, owner: Access | None) -> Callable[[QueryPlan], Any]:
+    """The store's query as the subscription's owner sees it (linked entities of ``join``)."""
+    from cityos.data.ngsild.guarded import GuardedStore
+
+    guarded = GuardedStore(store)
+
+    async def query(plan: QueryPlan) -> Any:
+        with acting_as(owner):
+            return await guarded.query(plan)
+
+    return query

@@ -24,6 +24,9 @@ class WriteSet:
     upserts: list[Entity] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     result: Any = None
+    # batch operations: where an entity the caller may not write is reported (entity id, problem)
+    # instead of refusing the whole write (data/ngsild/guarded.py)
+    refused: Callable[[str, Any], None] | None = None
 
 
 WriteFn = Callable[[dict[str, Entity | None]], WriteSet]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cityos.core.access import caller_description
 from cityos.core.problems import AlreadyExists, InternalError, ResourceNotFound
 from cityos.data.ngsild.actions import Broker
 from cityos.data.ngsild.notify.policy import EndpointPolicy
@@ -46,6 +47,7 @@ async def create_subscription(broker: Broker, tenant: str, body: Any, tm: TermMa
                               context: Any) -> str:
     """POST /subscriptions: the new subscription's id (``AlreadyExists`` when taken)."""
     sub = parse_subscription(body, tm, tenant, utc_now(), context=context)
+    sub.owner = caller_description()
     await _finish(broker, sub, tm, context)
     registry = registry_of(broker)
     if not await broker.store.put_document(KIND, tenant, sub.id, to_document(sub), create=True):
@@ -75,6 +77,7 @@ async def update_subscription(broker: Broker, tenant: str, sub_id: str, body: An
     """PATCH /subscriptions/{id}."""
     existing = retrieve_subscription(broker, tenant, sub_id)
     sub = patch_subscription(existing, body, tm, utc_now(), context=context)
+    sub.owner = existing.owner
     if sub.context == existing.context and existing.term_map is not None:
         sub.term_map = existing.term_map
         EndpointPolicy.from_settings(broker.settings).check(sub.endpoint.uri)

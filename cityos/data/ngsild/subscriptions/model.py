@@ -71,6 +71,9 @@ class Subscription:
     context: Any = None                                # the @context to compact notifications with
     created_at: str = ""
     modified_at: str = ""
+    # who created it (core.access.Principal.describe()); notifications carry only what this
+    # caller may see now (ADR 0013).  None: created by an internal caller or in insecure mode.
+    owner: dict[str, Any] | None = None
     document: dict[str, Any] = field(default_factory=dict)   # the subscription as last written,
                                                               # compacted, for GET
     # -- added by the subscription API ----------------------------------------------------------

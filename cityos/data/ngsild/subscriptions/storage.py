@@ -27,7 +27,7 @@ KIND = "subscription"
 def to_document(sub: Subscription) -> dict[str, Any]:
     """The JSON document to store for ``sub``."""
     return {"body": sub.document, "terms": sub.terms, "context": sub.context,
-            "createdAt": sub.created_at, "modifiedAt": sub.modified_at}
+            "createdAt": sub.created_at, "modifiedAt": sub.modified_at, "owner": sub.owner}
 
 
 def from_document(doc: dict[str, Any], tenant: str) -> Subscription:
@@ -41,4 +41,5 @@ def from_document(doc: dict[str, Any], tenant: str) -> Subscription:
                              context=doc.get("context"), member_tms=member_tms,
                              check_expiry=False, created_at=doc.get("createdAt"))
     sub.modified_at = doc.get("modifiedAt", sub.modified_at)
+    sub.owner = doc.get("owner")
     return sub
