@@ -37,6 +37,7 @@ class AuthRuntime:
     audit: Any = None           # security.audit: core.access.AuditSink
     parts: list[Any] = field(default_factory=list)   # objects with async start()/stop()
     routes: list[BaseRoute] = field(default_factory=list)
+    erasure_hooks: list[Any] = field(default_factory=list)  # async (account_id) -> None (AU-UM-1)
 
     async def start(self) -> None:
         await self.db.open()
@@ -68,4 +69,30 @@ def build_auth(settings: Settings) -> AuthRuntime:
                           passwords=Passwords(settings.password_hash),
                           public_url=public_url_of(settings))
     # -- parts: each adds its tables, background work and routes ------------------------------
+    # token side of the provider first: the other parts issue, validate and revoke through it
+    from cityos.auth.provider.endpoints import routes as provider_routes
+    from cityos.auth.tokens import TokenService
+
+    runtime.tokens = TokenService(settings, db, directory, runtime.public_url)
+    runtime.parts.append(runtime.tokens)
+    runtime.routes.extend(provider_routes())
+    from cityos.auth.admin import ErasureSweep, admin_routes  # late: admin imports this module
+
+    runtime.parts.append(ErasureSweep(runtime))
+    runtime.routes.extend(admin_routes())
+    # audit log first (consent changes write audit rows), then consents (SI-CS-6, DM-PD-1)
+    from cityos.auth.consent import CONSENT_ROUTES, ConsentStore
+    from cityos.security import AUDIT_ROUTES, AuditLog
+
+    runtime.audit = AuditLog(db, settings.audit_retention)
+    runtime.consents = ConsentStore(db, runtime.audit)
+    runtime.parts += [runtime.audit, runtime.consents]
+    runtime.routes += [*CONSENT_ROUTES, *AUDIT_ROUTES]
+    runtime.erasure_hooks.append(runtime.consents.withdraw_account)   # idempotent (AU-UM-1)
+    # browser side of the provider: login, SSO sessions, MFA, approval, logout (ADR 0012 §5-6)
+    from cityos.auth.login import build_login
+
+    login = build_login(runtime)
+    runtime.parts.append(login)
+    runtime.routes.extend(login.routes())
     return runtime

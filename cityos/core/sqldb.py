@@ -121,7 +121,8 @@ class SqlDb:
                 await conn.execute(ddl)
             return
         conn = self._sqlite()
-        await self._on_thread(lambda: conn.executescript(ddl))
+        async with self._tx_lock:      # executescript commits: never inside another's transaction
+            await self._on_thread(lambda: conn.executescript(ddl))
 
     async def execute(self, sql: str, *args: Any) -> int:
         if self._pool is not None:

@@ -88,6 +88,7 @@ def version() -> None:
 
 
 def _register_subcommands() -> None:
+    from cityos.ops.cli_auth import register as register_auth
     from cityos.ops.cli_devices import register as register_devices
     from cityos.ops.cli_import import register as register_import
     from cityos.ops.cli_systems import register as register_systems
@@ -95,6 +96,7 @@ def _register_subcommands() -> None:
     register_import(app)
     register_systems(app)
     register_devices(app)
+    register_auth(app)
 
 
 _register_subcommands()

@@ -54,6 +54,7 @@ def token_for(auth_app: Any) -> TokenFor:
     """``await token_for(roles=["operator"], scopes="entities:read", tenant="", ...)``: a real
     access token of the app's issuer for a fresh account (kind user) or client (kind client)."""
     runtime = auth_app.state.auth
+    clients: set[str] = set()
 
     async def mint(roles: tuple[str, ...] | list[str] = ("resident",), scopes: str = ALL_SCOPES,
                    tenant: str = "", kind: str = "user", subject: str | None = None,
@@ -63,6 +64,10 @@ def token_for(auth_app: Any) -> TokenFor:
         import time
         import uuid
 
+        if client_id not in clients and await runtime.directory.get_client(client_id) is None:
+            await runtime.directory.create_client(client_id, client_id=client_id,
+                                                  organization_id=organization)
+        clients.add(client_id)
         if subject is None and kind == "user":
             account = await runtime.directory.create_account(
                 f"user-{uuid.uuid4().hex[:8]}", roles=tuple(roles), organization_id=organization)
