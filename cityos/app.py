@@ -98,7 +98,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     systems = SystemScheduler(broker, settings.systems_poll_interval)
     auth = build_auth(settings)
     auth.erasure_hooks.append(functools.partial(erase_personal_data, broker))
-    if not settings.insecure_no_auth:
+    # insecure mode has no one to identify: the identity block (accounts, tokens, login, consent,
+    # audit) stays off, with its tables untouched (ADR 0013 §7)
+    secure = not settings.insecure_no_auth
+    if secure:
         notifier.access_for = OwnerResolver(auth).access_for
 
     @asynccontextmanager
@@ -106,7 +109,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.insecure_no_auth:
             log.warning(INSECURE_WARNING)
         await store.open()
-        await auth.start()
+        if secure:
+            await auth.start()
         if not settings.demo:
             from cityos.ops.demo import preload_demo_contexts
 
@@ -119,6 +123,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
             loaded = await load_demo(broker)
             log.info("demo city ready: %d entities", loaded)
+            if secure:                          # demo accounts, clients and credentials file
+                from cityos.ops.demo_auth import start_demo_auth
+
+                await start_demo_auth(auth)
             # the demo's hosted context exists only now; /v2 shows the demo city's short names
             await resolve_v2_names(broker, v2_names, settings.v2_context
                                    or f"/ngsi-ld/v1/jsonldContexts/{DEMO_CONTEXT_ID}")
@@ -136,7 +144,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await iot.stop()
             await notifier.stop()
             await close_index(app)              # csource/: forwarding client
-            await auth.stop()
+            if secure:
+                await auth.stop()
             await store.close()
 
     routes: list[BaseRoute] = [
@@ -150,13 +159,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *DEVICE_ROUTES,
         *SYSTEM_ROUTES,
         *IMPORT_ROUTES,
-        *auth.routes,
+        *(auth.routes if secure else []),
         *_docs_routes(),
     ]
     handlers: dict[Any, Any] = {Problem: handle_problem, HTTPException: handle_http_exception,
                                 Exception: handle_unexpected}
     middleware = [Middleware(TrailingSlashMiddleware)]
-    if not settings.insecure_no_auth:
+    if secure:
         # after the slash is dropped, so the decision is made on the path the router matches
         middleware.append(Middleware(AuthMiddleware, runtime=auth))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers,

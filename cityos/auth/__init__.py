@@ -5,6 +5,7 @@ Other blocks never import this package: they see ``cityos.core.access`` (who is 
 they may see).  The composition root builds the runtime with :func:`build_auth`.
 """
 
-from cityos.auth.runtime import AuthRuntime, build_auth
+from cityos.auth.routes_actions import OPEN, SELF, action_of
+from cityos.auth.runtime import AuthRuntime, build_auth, public_url_of
 
-__all__ = ["AuthRuntime", "build_auth"]
+__all__ = ["OPEN", "SELF", "AuthRuntime", "action_of", "build_auth", "public_url_of"]

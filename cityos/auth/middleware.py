@@ -11,9 +11,10 @@ write by it.  Routes themselves check nothing.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -26,6 +27,9 @@ from cityos.core.access import ACTION_SCOPES, Access, Principal, reset_access, s
 from cityos.core.fiware import FiwareHeaderError, tenant_of_service
 
 log = logging.getLogger("cityos.auth")
+# request ids for audit records: unique per process run without a random draw per request
+_ID_PREFIX = secrets.token_hex(4)
+_REQUEST_NUMBERS = itertools.count(1)
 MFA_ACR = "urn:cityos:acr:mfa"
 
 
@@ -64,7 +68,7 @@ class AuthMiddleware:
         path: str = scope["path"]
         method: str = scope["method"]
         action = action_of(method, path)
-        request_id = uuid.uuid4().hex
+        request_id = f"{_ID_PREFIX}-{next(_REQUEST_NUMBERS):x}"
         if action == OPEN:
             # the token endpoint takes client credentials by HTTP Basic and userinfo checks its
             # own bearer token: an open path never fails on its Authorization header here
@@ -88,19 +92,15 @@ class AuthMiddleware:
                          f'Bearer error="insufficient_scope", scope="{scope_name}"')
         self._require_fresh_mfa(principal)
         await self.runtime.evaluator.refresh()
-        if self.runtime.evaluator.view(principal, action, tenant) is None:
+        if not self.runtime.evaluator.decision(principal, action, tenant).allowed:
             raise self._deny(principal, f"no policy allows {action} in tenant {tenant or '(default)'!r}")
         return scope, self._access(principal, action, tenant, request_id)
 
     def _access(self, principal: Principal, action: str, tenant: str, request_id: str) -> Access:
-        evaluator = self.runtime.evaluator
-        read = evaluator.view(principal, "entity.read", tenant)
-        write = evaluator.view(principal, action, tenant) if action.startswith("entity.") \
-            and action != "entity.read" else None
-        return Access(principal, action, tenant, read, write,
-                      may_manage_pd=evaluator.allows(principal, "pd.manage", tenant),
-                      consents=self.runtime.consents, audit=self.runtime.audit,
-                      request_id=request_id)
+        decided = self.runtime.evaluator.decision(principal, action, tenant)
+        return Access(principal, action, tenant, decided.read, decided.write,
+                      may_manage_pd=decided.may_manage_pd, consents=self.runtime.consents,
+                      audit=self.runtime.audit, request_id=request_id)
 
     async def authenticate(self, scope: Scope) -> Principal:
         header = _header(scope, b"authorization")

@@ -13,8 +13,8 @@ SELF = "self"       # any signed-in account or client, acting on itself (/me)
 _READ_WRITE_DELETE = {"GET": "entity.read", "HEAD": "entity.read", "POST": "entity.write",
                       "PATCH": "entity.write", "PUT": "entity.write", "DELETE": "entity.delete"}
 
-# (path prefix, action or {method: action}); the first rule whose prefix matches wins, so more
-# specific prefixes come first.  A prefix matches the path itself and everything below it.
+# (path prefix, action or {method: action}); the longest prefix that matches wins.  A prefix
+# matches the path itself and everything below it (at a "/" boundary).
 RULES: tuple[tuple[str, str | dict[str, str]], ...] = (
     ("/auth", OPEN),
     ("/.well-known", OPEN),
@@ -61,17 +61,26 @@ RULES: tuple[tuple[str, str | dict[str, str]], ...] = (
 EXACT_OPEN = frozenset({"/"})
 
 
+_BY_PREFIX: dict[str, str | dict[str, str]] = dict(RULES)
+
+
 def action_of(method: str, path: str) -> str | None:
-    """The action of ``method path`` (OPEN, SELF or an action name); None when no rule names it."""
+    """The action of ``method path`` (OPEN, SELF or an action name); None when no rule names it.
+
+    The longest rule prefix that ends at a segment boundary wins: the path is cut back one
+    segment at a time and looked up (a few dictionary lookups on every request, not a scan).
+    """
     if path in EXACT_OPEN:
         return OPEN
-    for prefix, rule in RULES:
-        if path == prefix or path.startswith(prefix + "/") or (prefix.endswith("/") and
-                                                               path.startswith(prefix)):
-            if isinstance(rule, str):
-                return rule
-            return rule.get(method.upper())
-    return None
+    candidate = path
+    while True:
+        rule = _BY_PREFIX.get(candidate)
+        if rule is not None:
+            return rule if isinstance(rule, str) else rule.get(method.upper())
+        cut = candidate.rfind("/")
+        if cut <= 0:
+            return None
+        candidate = candidate[:cut]
 
 
 def tenant_header(path: str) -> str:

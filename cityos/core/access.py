@@ -15,6 +15,7 @@ Every HTTP request that reaches a route has one: the auth middleware sets it bef
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class Principal:
         """The ``dataOwner`` value naming this caller's own personal data (accounts only)."""
         return ACCOUNT_URN + self.subject if self.kind == "user" else None
 
-    @property
+    @functools.cached_property
     def pd_categories(self) -> frozenset[str]:
         """Personal-data categories the token's ``pd:<category>`` scopes reach."""
         if not self.scopes:

@@ -178,3 +178,11 @@ class Forbidden(Problem):
     status = 403
     type_uri = CITYOS_ERRORS + "Forbidden"
     title = "Forbidden"
+
+
+class Conflict(Problem):
+    """409: the resource's state forbids this (built in, still in use, being erased)."""
+
+    status = 409
+    type_uri = CITYOS_ERRORS + "Conflict"
+    title = "Conflict"

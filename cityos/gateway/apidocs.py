@@ -56,7 +56,9 @@ def swagger_ui_dir() -> Path | None:
 
 @lru_cache(maxsize=8)
 def _document(settings: Settings) -> dict[str, Any]:
-    return build_openapi(settings)
+    from cityos.gateway.openapi_auth import add_auth
+
+    return add_auth(build_openapi(settings), settings)
 
 
 async def openapi_json(request: Request) -> Response:
@@ -91,9 +93,31 @@ async def docs(request: Request) -> Response:
     static = request.url_for("docs_static", path="/").path.rstrip("/")
     html = _TEMPLATES.get_template("console.html.j2").render(
         title=TITLE, nonce=nonce, static=static,
-        openapi_url=request.url_for("openapi").path)
+        openapi_url=request.url_for("openapi").path,
+        redirect_path=request.url_for("docs_oauth2_redirect").path)
     return HTMLResponse(html, headers={"Content-Security-Policy": _content_security_policy(nonce),
                                        "Cache-Control": "no-cache",
+                                       "X-Content-Type-Options": "nosniff"})
+
+
+_REDIRECT_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>CityOS sign-in</title></head>
+<body><script src="{script}" nonce="{nonce}"></script></body></html>
+"""
+
+
+async def oauth2_redirect(request: Request) -> Response:
+    """GET /docs/oauth2-redirect: where the console's sign-in popup returns with the code.
+
+    Swagger UI's own ``oauth2-redirect.js`` (served from ``/docs/static``) hands the code to the
+    opener; the bundle's HTML names that script by a relative path, which would not resolve here.
+    """
+    nonce = secrets.token_urlsafe(16)
+    script = request.url_for("docs_static", path="/").path.rstrip("/") + "/oauth2-redirect.js"
+    html = _REDIRECT_PAGE.format(script=script, nonce=nonce)
+    # no-store + no-referrer: the URL carries the authorization code (RFC 9700 §4.2.4)
+    return HTMLResponse(html, headers={"Content-Security-Policy": _content_security_policy(nonce),
+                                       "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
                                        "X-Content-Type-Options": "nosniff"})
 
 
@@ -101,6 +125,8 @@ def _routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi_json, methods=["GET"], name="openapi", include_in_schema=False),
         Route("/docs", docs, methods=["GET"], name="docs", include_in_schema=False),
+        Route("/docs/oauth2-redirect", oauth2_redirect, methods=["GET"], name="docs_oauth2_redirect",
+              include_in_schema=False),
     ]
     directory = swagger_ui_dir()
     if directory is not None:

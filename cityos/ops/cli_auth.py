@@ -193,7 +193,9 @@ def accounts_delete(account: Annotated[str, typer.Argument(help="Account id or u
     async def go() -> None:
         from cityos.app import create_app  # late: the whole app, for every erasure hook
 
-        app = create_app(Settings.load(database_url=database, systems_poll_interval=0.0))
+        # the identity block must be on to erase an identity, whatever the environment says
+        app = create_app(Settings.load(database_url=database, systems_poll_interval=0.0,
+                                       insecure_no_auth=False))
         async with app.router.lifespan_context(app):
             runtime: AuthRuntime = app.state.auth
             await accounts.delete_account(runtime, (await _account(runtime, account)).id, CLI)

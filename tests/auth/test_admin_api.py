@@ -1,9 +1,9 @@
-"""The admin API and /me through HTTP: CRUD in insecure mode (the caller is a platform operator),
-then scoping with real tokens (operators stay in their home tenant, nobody grants more than it
+"""The admin API and /me through HTTP: CRUD as a platform operator (a real token), then scoping with real tokens (operators stay in their home tenant, nobody grants more than it
 holds), on both engines."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,6 +13,21 @@ from cityos.auth.admin import ErasureSweep
 from cityos.auth.directory import Policy
 
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def app(auth_app: Any) -> Any:
+    return auth_app
+
+
+@pytest.fixture
+async def client(auth_app: Any, token_for: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The admin API as a platform operator (whose account is not in the directory's lists)."""
+    token = await token_for(roles=["platform-operator"], subject="platform-admin")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=auth_app),
+                                 base_url="http://testserver",
+                                 headers={"Authorization": f"Bearer {token}"}) as c:
+        yield c
 
 
 async def _org(client: httpx.AsyncClient, org_id: str, tenant: str = "") -> dict[str, Any]:
@@ -43,7 +58,7 @@ async def test_organizations(client: httpx.AsyncClient) -> None:
     await _org(client, "empty")
     assert (await client.delete("/admin/organizations/empty")).status_code == 204
     assert (await client.get("/admin/organizations/empty")).status_code == 404
-    assert (await client.get("/me")).status_code == 401          # insecure mode: nobody signed in
+    assert (await client.get("/me", headers={"Authorization": ""})).status_code == 401
 
 
 async def test_account_life_cycle(client: httpx.AsyncClient, app: Any) -> None:
@@ -196,7 +211,9 @@ async def test_clients(client: httpx.AsyncClient, app: Any) -> None:
             ).status_code == 400
     assert (await client.patch("/admin/clients/demo-app",
                                json={"tokenEndpointAuthMethod": "none"})).status_code == 400
-    assert len((await client.get("/admin/clients")).json()) == 2
+    # the two registered here, beside the application the caller's own token came from
+    listed = {c["clientId"] for c in (await client.get("/admin/clients")).json()}
+    assert listed - {"test-client"} == {"demo-app", "console"}
     assert (await client.delete("/admin/clients/demo-app")).status_code == 204
     assert (await client.get("/admin/clients/demo-app")).status_code == 404
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from cityos.auth.directory import Account, Organization, Policy
 from cityos.auth.runtime import AuthRuntime
 from cityos.core.access import ACTIONS, AuditRecord, Principal, current_access
-from cityos.core.problems import CITYOS_ERRORS, BadRequestData, Forbidden, PayloadTooLarge, Problem
+from cityos.core.problems import BadRequestData, Forbidden, PayloadTooLarge
 
 log = logging.getLogger("cityos.auth.admin")
 MAX_BODY = 256 * 1024
@@ -29,13 +29,6 @@ PLATFORM_ROLE = "platform-operator"
 OPERATOR_ROLE = "operator"
 TENANT_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")
 
-
-class Conflict(Problem):
-    """409: the resource's state forbids this (built in, still in use, being erased)."""
-
-    status = 409
-    type_uri = CITYOS_ERRORS + "Conflict"
-    title = "Conflict"
 
 
 @dataclass(frozen=True)

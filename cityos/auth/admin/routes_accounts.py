@@ -17,7 +17,6 @@ from starlette.routing import Route
 from cityos.auth.admin.common import (
     TRUSTED,
     Caller,
-    Conflict,
     admin_caller,
     audit,
     home_tenant_of,
@@ -35,7 +34,7 @@ from cityos.auth.directory import Account
 from cityos.auth.passwords import check_policy
 from cityos.auth.runtime import AuthRuntime
 from cityos.core.http import json_response
-from cityos.core.problems import AlreadyExists, BadRequestData, Forbidden, ResourceNotFound
+from cityos.core.problems import AlreadyExists, BadRequestData, Conflict, Forbidden, ResourceNotFound
 
 BASE = "/admin/accounts"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")

@@ -19,7 +19,6 @@ from starlette.routing import Route
 from cityos.auth.admin.common import (
     TRUSTED,
     Caller,
-    Conflict,
     admin_caller,
     audit,
     iso,
@@ -36,7 +35,7 @@ from cityos.auth.admin.common import (
 from cityos.auth.directory import Client, Purpose
 from cityos.auth.runtime import AuthRuntime
 from cityos.core.http import json_response
-from cityos.core.problems import AlreadyExists, BadRequestData, Forbidden, ResourceNotFound
+from cityos.core.problems import AlreadyExists, BadRequestData, Conflict, Forbidden, ResourceNotFound
 
 BASE = "/admin/clients"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none", "private_key_jwt")

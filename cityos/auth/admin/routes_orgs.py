@@ -16,7 +16,6 @@ from starlette.routing import Route
 from cityos.auth.admin.common import (
     TRUSTED,
     Caller,
-    Conflict,
     admin_caller,
     audit,
     json_body,
@@ -29,7 +28,7 @@ from cityos.auth.directory import Organization
 from cityos.auth.directory.models import ORGANIZATION_KINDS
 from cityos.auth.runtime import AuthRuntime
 from cityos.core.http import json_response
-from cityos.core.problems import AlreadyExists, BadRequestData, Forbidden, ResourceNotFound
+from cityos.core.problems import AlreadyExists, BadRequestData, Conflict, Forbidden, ResourceNotFound
 
 BASE = "/admin/organizations"
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

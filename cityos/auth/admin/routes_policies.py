@@ -20,7 +20,6 @@ from starlette.routing import Route
 from cityos.auth.admin.common import (
     TRUSTED,
     Caller,
-    Conflict,
     admin_caller,
     audit,
     covers,
@@ -40,7 +39,7 @@ from cityos.auth.directory.models import SUBJECT_KINDS
 from cityos.auth.runtime import AuthRuntime
 from cityos.core.access import ACTIONS
 from cityos.core.http import json_response
-from cityos.core.problems import AlreadyExists, BadRequestData, Forbidden, ResourceNotFound
+from cityos.core.problems import AlreadyExists, BadRequestData, Conflict, Forbidden, ResourceNotFound
 
 BASE = "/admin/policies"
 ROLES = "/admin/roles"

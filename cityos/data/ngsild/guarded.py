@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cityos.core.access import PD_CATEGORY, PD_OWNER, Access, AccessView, AuditRecord, current_access
@@ -347,3 +347,19 @@ async def _audit_reads(access: Access, tenant: str, entities: list[Entity]) -> N
                     detail={"action": access.action})
         for (owner, category), ids in groups.items()])
 
+
+
+def remote_filter(access: Access | None) -> Callable[[Entity], Entity | None]:
+    """What a caller may see of entities a context source returned (federation, ADR 0013).
+
+    The caller's type and attribute views apply as to local data; personal data is not federated
+    yet (no consent travels between cities), so a remote entity carrying ``dataOwner`` is dropped.
+    """
+    if access is None:
+        return lambda entity: entity
+    seeing = Seeing(access, access.read, frozenset())
+
+    def keep(entity: Entity) -> Entity | None:
+        return None if pd_owner(entity) is not None else seeing(entity)
+
+    return keep

@@ -16,11 +16,13 @@ from typing import Any
 
 from starlette.requests import Request
 
+from cityos.core.access import current_access
 from cityos.core.problems import ResourceNotFound
 from cityos.data.ngsild.csource.entities import from_remote, merge_all
 from cityos.data.ngsild.csource.forward import Reply, SourceQuestion
 from cityos.data.ngsild.csource.index import index_of
 from cityos.data.ngsild.csource.model import Registration
+from cityos.data.ngsild.guarded import remote_filter
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.payload import check_uri
 from cityos.data.ngsild.store.base import QueryPlan
@@ -129,6 +131,7 @@ class Federation(SourceQuestion):
 
     def _entities(self, replies: list[Reply], tm: TermMap) -> list[Entity]:
         out: list[Entity] = []
+        visible = remote_filter(current_access())
         for reply in replies:
             if not reply.ok:
                 continue
@@ -136,7 +139,9 @@ class Federation(SourceQuestion):
             for item in items:
                 entity = from_remote(item, tm)
                 if entity is not None:
-                    out.append(entity)
+                    seen = visible(entity)
+                    if seen is not None:
+                        out.append(seen)
                 elif reply.warning is None:
                     reply.warning = self.forwarder._warning(
                         111, reply.reg, "the answer holds an invalid entity")
