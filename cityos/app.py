@@ -75,8 +75,13 @@ async def root(request: Request) -> Response:
     return RedirectResponse("/docs")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """A CityOS ASGI application for ``settings`` (defaults from the environment)."""
+def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> Starlette:
+    """A CityOS ASGI application for ``settings`` (defaults from the environment).
+
+    ``local_cli``: the app a local ``cityos`` command runs in-process on a database it opens
+    itself; whoever can open the database needs no token, so the identity block stays off
+    (ADR 0012 §12: local commands act as the system).
+    """
     settings = settings or Settings.load()
     store = open_entity_store(settings)
     resolver = ContextResolver(fetch_timeout=settings.context_fetch_timeout,
@@ -100,7 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     auth.erasure_hooks.append(functools.partial(erase_personal_data, broker))
     # insecure mode has no one to identify: the identity block (accounts, tokens, login, consent,
     # audit) stays off, with its tables untouched (ADR 0013 §7)
-    secure = not settings.insecure_no_auth
+    secure = not settings.insecure_no_auth and not local_cli
     if secure:
         notifier.access_for = OwnerResolver(auth).access_for
 

@@ -9,6 +9,7 @@ request is reported stays with each command (their exit codes and messages diffe
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -19,7 +20,16 @@ import typer
 from cityos.core.settings import Settings
 
 Database = Annotated[str | None, typer.Option(help="Use this database in-process.")]
-Url = Annotated[str | None, typer.Option(help="Use a running server, e.g. http://127.0.0.1:8080.")]
+Url = Annotated[str | None, typer.Option(
+    help="Use a running server, e.g. http://127.0.0.1:8080, with the access token in "
+         "CITYOS_TOKEN (see docs/auth.md).")]
+
+
+def token_headers() -> dict[str, str]:
+    """``Authorization`` for a running server, from ``CITYOS_TOKEN`` (never a command-line
+    argument: those show up in process lists and shell history)."""
+    token = os.environ.get("CITYOS_TOKEN", "").strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def one_target(database: str | None, url: str | None) -> None:
@@ -38,12 +48,13 @@ async def api_client(database: str | None, url: str | None, headers: dict[str, s
     """
     one_target(database, url)
     if url:
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout) as client:
+        async with httpx.AsyncClient(base_url=url, headers={**token_headers(), **headers},
+                                     timeout=timeout) as client:
             yield client
         return
     from cityos.app import create_app  # late: the CLI starts without loading the whole app
 
-    app = create_app(Settings.load(database_url=database, **settings))
+    app = create_app(Settings.load(database_url=database, **settings), local_cli=True)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://cityos.local",

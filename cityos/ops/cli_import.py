@@ -100,12 +100,14 @@ async def _write(prepared: Prepared, database: str | None, url: str | None, tena
         if url:
             import httpx
 
-            async with httpx.AsyncClient(timeout=60.0) as client:
+            from cityos.ops.cli_common import token_headers
+
+            async with httpx.AsyncClient(timeout=60.0, headers=token_headers()) as client:
                 return await _run(prepared, HttpSink(client, url, tenant), batch_size, progress)
         from cityos.app import create_app
 
         settings = Settings.load(database_url=database, systems_poll_interval=0.0)
-        app = create_app(settings)
+        app = create_app(settings, local_cli=True)
         async with app.router.lifespan_context(app):
             sink = BrokerSink(app.state.broker, tenant)
             size = min(batch_size, settings.max_batch_size)

@@ -1,4 +1,5 @@
-"""The admin API and /me through HTTP: CRUD as a platform operator (a real token), then scoping with real tokens (operators stay in their home tenant, nobody grants more than it
+"""The admin API and /me through HTTP: CRUD as a platform operator (a real token),
+then scoping with real tokens (operators stay in their home tenant, nobody grants more than it
 holds), on both engines."""
 
 from __future__ import annotations

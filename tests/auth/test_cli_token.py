@@ -1,0 +1,61 @@
+"""The CLI with access control on: local commands act as the system (they opened the database
+themselves), commands against a running server send the token in CITYOS_TOKEN."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cityos.auth.directory import Directory
+from cityos.core.sqldb import SqlDb
+from cityos.ops.cli import app
+from tests.e2e.server import running_server
+
+runner = CliRunner()
+
+
+def test_local_commands_need_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITYOS_INSECURE_NO_AUTH", "0")
+    db = ["--database", f"sqlite:///{tmp_path}/cli.db"]
+    added = runner.invoke(app, ["devices", "add", "--id", "lamp1", "--type", "Streetlight",
+                                "--apikey", "k1", *db])
+    assert added.exit_code == 0, added.output
+    assert "lamp1" in runner.invoke(app, ["devices", "list", *db]).output
+
+
+async def _operator_app(url: str) -> str:
+    db = SqlDb(url)
+    await db.open()
+    try:
+        directory = Directory(db)
+        await directory.create_schema()
+        await directory.seed()
+        _, secret = await directory.create_client(
+            "ops", client_id="ops", grant_types=("client_credentials",), roles=("operator",),
+            scopes=("iot", "entities:read", "entities:write"))
+        assert secret is not None
+        return secret
+    finally:
+        await db.close()
+
+
+def test_remote_commands_send_the_token_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    url = f"sqlite:///{tmp_path}/city.db"
+    secret = asyncio.run(_operator_app(url))
+    with running_server(url, env={"CITYOS_INSECURE_NO_AUTH": "0"}) as base:
+        monkeypatch.delenv("CITYOS_TOKEN", raising=False)
+        refused = runner.invoke(app, ["devices", "list", "--url", base])
+        assert refused.exit_code != 0 and "401" in refused.output
+        token = httpx.post(f"{base}/auth/token", auth=("ops", secret), data={
+            "grant_type": "client_credentials", "scope": "iot"}).json()["access_token"]
+        monkeypatch.setenv("CITYOS_TOKEN", token)
+        added = runner.invoke(app, ["devices", "add", "--id", "lamp2", "--type", "Streetlight",
+                                    "--apikey", "k2", "--url", base])
+        assert added.exit_code == 0, added.output
+        assert "lamp2" in runner.invoke(app, ["devices", "list", "--url", base]).output
