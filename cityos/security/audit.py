@@ -130,6 +130,8 @@ class AuditLog:
             self._task = None
 
     async def _purge_loop(self) -> None:
+        # not at the very start: start-up is busy enough, and a node restarted often still purges
+        await asyncio.sleep(min(60.0, self._purge_every))
         while True:
             try:
                 gone = await self.purge_older_than(self.retention)
