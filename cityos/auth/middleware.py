@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cityos.auth.policy import Decision
 from cityos.auth.routes_actions import OPEN, SELF, action_of, tenant_header
 from cityos.auth.runtime import AuthRuntime
 from cityos.auth.tokens import InvalidToken
@@ -31,6 +32,7 @@ log = logging.getLogger("cityos.auth")
 _ID_PREFIX = secrets.token_hex(4)
 _REQUEST_NUMBERS = itertools.count(1)
 MFA_ACR = "urn:cityos:acr:mfa"
+ANONYMOUS = Principal.anonymous()
 
 
 class Denied(Exception):
@@ -75,7 +77,7 @@ class AuthMiddleware:
             try:
                 principal = await self.authenticate(scope)
             except Denied:
-                principal = Principal.anonymous()
+                principal = ANONYMOUS
             return scope, Access(principal, OPEN, principal.home_tenant, None, None,
                                  request_id=request_id)
         principal = await self.authenticate(scope)
@@ -92,12 +94,14 @@ class AuthMiddleware:
                          f'Bearer error="insufficient_scope", scope="{scope_name}"')
         self._require_fresh_mfa(principal)
         await self.runtime.evaluator.refresh()
-        if not self.runtime.evaluator.decision(principal, action, tenant).allowed:
-            raise self._deny(principal, f"no policy allows {action} in tenant {tenant or '(default)'!r}")
-        return scope, self._access(principal, action, tenant, request_id)
-
-    def _access(self, principal: Principal, action: str, tenant: str, request_id: str) -> Access:
         decided = self.runtime.evaluator.decision(principal, action, tenant)
+        if not decided.allowed:
+            raise self._deny(principal, f"no policy allows {action} in tenant {tenant or '(default)'!r}")
+        return scope, self._access(principal, action, tenant, request_id, decided)
+
+    def _access(self, principal: Principal, action: str, tenant: str, request_id: str,
+                decided: Decision | None = None) -> Access:
+        decided = decided or self.runtime.evaluator.decision(principal, action, tenant)
         return Access(principal, action, tenant, decided.read, decided.write,
                       may_manage_pd=decided.may_manage_pd, consents=self.runtime.consents,
                       audit=self.runtime.audit, request_id=request_id)
@@ -105,7 +109,7 @@ class AuthMiddleware:
     async def authenticate(self, scope: Scope) -> Principal:
         header = _header(scope, b"authorization")
         if header is None:
-            return Principal.anonymous()
+            return ANONYMOUS
         kind, _, credential = header.partition(" ")
         if kind.lower() != "bearer" or not credential.strip():
             raise Denied(401, "send an OAuth 2.0 access token: Authorization: Bearer <token>",
