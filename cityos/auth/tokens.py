@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import secrets
 import time
@@ -34,6 +33,7 @@ from cityos.auth.secret_key import load_or_create
 from cityos.core.access import Principal
 from cityos.core.settings import Settings
 from cityos.core.sqldb import SqlDb
+from cityos.core.tasks import cancel_quietly
 
 log = logging.getLogger("cityos.auth")
 ALG = "RS256"
@@ -108,11 +108,8 @@ class TokenService:
         self._task = asyncio.create_task(self._poll(), name="cityos-auth-token-sync")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_quietly(task)
 
     async def _poll(self) -> None:
         """Every second: other nodes' revocations and directory changes; every 10 s: keys."""

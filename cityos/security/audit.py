@@ -10,8 +10,6 @@ together or not at all.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -25,6 +23,7 @@ import orjson
 
 from cityos.core.access import AuditRecord
 from cityos.core.sqldb import Row, Sql, SqlDb
+from cityos.core.tasks import Repeating
 from cityos.security.schema import AUDIT_DDL, MONTH_OF_AT
 
 log = logging.getLogger("cityos.audit")
@@ -114,34 +113,22 @@ class AuditLog:
         self.db = db
         self.retention = parse_retention(retention)   # a bad setting stops start-up
         self._clock = clock
-        self._purge_every = purge_every
-        self._task: asyncio.Task[None] | None = None
+        # not at the very start: start-up is busy enough, and a node restarted often still purges
+        self._purger = Repeating("audit retention purge", self._purge, purge_every,
+                                 first_delay=min(60.0, purge_every), log=log)
 
     # -- part life cycle -------------------------------------------------------------------------
     async def start(self) -> None:
         await self.db.script(AUDIT_DDL[self.db.engine])
-        self._task = asyncio.create_task(self._purge_loop(), name="audit-retention")
+        self._purger.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._purger.stop()
 
-    async def _purge_loop(self) -> None:
-        # not at the very start: start-up is busy enough, and a node restarted often still purges
-        await asyncio.sleep(min(60.0, self._purge_every))
-        while True:
-            try:
-                gone = await self.purge_older_than(self.retention)
-                if gone:
-                    log.info("audit retention: %d records older than the retention removed", gone)
-            except asyncio.CancelledError:
-                raise
-            except Exception:   # a failed purge must not stop the next one
-                log.exception("audit retention purge failed")
-            await asyncio.sleep(self._purge_every)
+    async def _purge(self) -> None:
+        gone = await self.purge_older_than(self.retention)
+        if gone:
+            log.info("audit retention: %d records older than the retention removed", gone)
 
     # -- writing ---------------------------------------------------------------------------------
     async def append(self, records: list[AuditRecord]) -> None:

@@ -9,14 +9,13 @@ finds it and runs every step again, so each hook must be idempotent.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import logging
 from typing import Any
 
 from cityos.auth.runtime import AuthRuntime
 from cityos.core.access import ACCOUNT_URN
+from cityos.core.tasks import Repeating
 
 log = logging.getLogger("cityos.auth.erasure")
 RETRY_INTERVAL = 60.0
@@ -63,7 +62,7 @@ class ErasureSweep:
     def __init__(self, runtime: AuthRuntime, interval: float = RETRY_INTERVAL) -> None:
         self.runtime = runtime
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._sweeper: Repeating | None = None
 
     async def sweep(self) -> int:
         """Finish every pending erasure now; the number still pending (failed) afterwards."""
@@ -77,19 +76,10 @@ class ErasureSweep:
                 log.exception("erasure of account %s failed; it will be retried", account_id)
         return failed
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(0)      # let the rest of start-up run first
-            with contextlib.suppress(Exception):
-                await self.sweep()
-            await asyncio.sleep(self.interval)
-
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="auth-erasure-sweep")
+        self._sweeper = Repeating("erasure sweep", self.sweep, self.interval, log=log)
+        self._sweeper.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._sweeper is not None:
+            await self._sweeper.stop()

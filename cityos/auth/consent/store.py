@@ -8,8 +8,6 @@ every node.  Each change writes its audit record in the same transaction (same :
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -23,6 +21,7 @@ from cityos.auth.consent.receipt import SENSITIVE_CATEGORIES, build_receipt, iso
 from cityos.auth.consent.schema import CONSENT_DDL
 from cityos.core.access import ACCOUNT_URN, AuditRecord, Principal
 from cityos.core.sqldb import Row, Sql, SqlDb
+from cityos.core.tasks import Repeating
 from cityos.security import AuditLog
 
 log = logging.getLogger("cityos.consent")
@@ -84,31 +83,16 @@ class ConsentStore:
         self.db = db
         self.audit = audit
         self._clock = clock
-        self._sweep_every = sweep_every
-        self._task: asyncio.Task[None] | None = None
+        # the first sweep waits a period: start-up is busy enough
+        self._sweeper = Repeating("consent expiry sweep", self.expire_due, sweep_every,
+                                  first_delay=sweep_every, log=log)
 
     async def start(self) -> None:
         await self.db.script(CONSENT_DDL)
-        self._task = asyncio.create_task(self._sweep_loop(), name="consent-expiry")
+        self._sweeper.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            # sleep first: at start-up other parts still run DDL scripts, and SQLite's
-            # executescript commits whatever transaction is open on the shared connection
-            await asyncio.sleep(self._sweep_every)
-            try:
-                await self.expire_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("consent expiry sweep failed")
+        await self._sweeper.stop()
 
     async def _audit(self, tx: Sql, records: list[AuditRecord]) -> None:
         if self.audit is not None and records:
