@@ -108,17 +108,11 @@ def run_engine(urls: dict[str, tuple[str, Path]], args: argparse.Namespace) -> d
                     if stats.errors:
                         raise RuntimeError(f"{scenario} {mode}: {stats.error_samples[:2]}")
                     key = f"{scenario}/{mode}"
-                    out[key] = _merge(out[key], stats) if key in out else stats
+                    out[key] = out[key].merged(stats) if key in out else stats
             off, on = out[f"{scenario}/auth off"], out[f"{scenario}/auth on"]
             print(f"  {scenario:7} off {off.rate:7.0f} req/s  on {on.rate:7.0f} req/s  "
                   f"on/off {on.rate / off.rate:.3f}", flush=True)
     return out
-
-
-def _merge(a: Stats, b: Stats) -> Stats:
-    return Stats(requests=a.requests + b.requests, items=a.items + b.items,
-                 errors=a.errors + b.errors, elapsed=a.elapsed + b.elapsed,
-                 latencies=a.latencies + b.latencies)
 
 
 def markdown(results: dict[str, dict[str, Stats]], args: argparse.Namespace) -> str:

@@ -67,6 +67,12 @@ class Stats:
         rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
         return ordered[rank] * 1000.0
 
+    def merged(self, other: Stats) -> Stats:
+        """This and ``other`` (another round of the same scenario) as one measurement."""
+        return Stats(requests=self.requests + other.requests, items=self.items + other.items,
+                     errors=self.errors + other.errors, elapsed=self.elapsed + other.elapsed,
+                     latencies=self.latencies + other.latencies)
+
 
 def _check_loopback(base: str) -> None:
     host = URL(base).host

@@ -89,7 +89,7 @@ def run_engine(database_url: str, workdir: Path, args: argparse.Namespace) -> di
                     if stats.errors:
                         raise RuntimeError(f"{scenario} {face}: {stats.error_samples[:2]}")
                     key = f"{scenario}/{face}"
-                    out[key] = _merge(out[key], stats) if key in out else stats
+                    out[key] = out[key].merged(stats) if key in out else stats
             for face in faces:
                 stats = out[f"{scenario}/{face}"]
                 print(f"  {scenario:7} {face:8} {stats.rate:8.0f} req/s  "
@@ -101,13 +101,6 @@ def run_engine(database_url: str, workdir: Path, args: argparse.Namespace) -> di
 def _shifted(make: Callable[[int], Req], offset: int) -> Callable[[int], Req]:
     """``make`` numbering from ``offset`` (every round creates new ids)."""
     return lambda i: make(i + offset)
-
-
-def _merge(a: Stats, b: Stats) -> Stats:
-    """Two rounds of one scenario as one measurement."""
-    return Stats(requests=a.requests + b.requests, items=a.items + b.items,
-                 errors=a.errors + b.errors, elapsed=a.elapsed + b.elapsed,
-                 latencies=a.latencies + b.latencies)
 
 
 def markdown(results: dict[str, dict[str, Stats]], args: argparse.Namespace) -> str:
