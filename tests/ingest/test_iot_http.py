@@ -102,3 +102,27 @@ async def test_southbound_errors_are_precise(client: httpx.AsyncClient) -> None:
     assert r.status_code == 400
     body = await entity(client, "urn:ngsi-ld:TemperatureSensor:001")
     assert "temperature" not in body      # nothing of a rejected message was written
+
+
+async def test_a_burst_in_one_request_is_one_write_with_every_measure_in_history(
+        app: Any, client: httpx.AsyncClient) -> None:
+    """A device that buffered ten measures sends them as one JSON array: one entity write (one
+    group), ten history rows in the order measured, the entity showing the last."""
+    r = await client.post("/iot/services", headers=SERVICE, json={"services": [{
+        "apikey": "burstkey", "entity_type": "WaterLevel", "resource": "/iot/json"}]})
+    assert r.status_code == 201
+    writer = app.state.iot.writer
+    groups = writer.groups
+    burst = [{"level": n / 10, "TimeInstant": f"2026-11-26T18:{n:02d}:00+09:00"}
+             for n in range(10)]
+    r = await client.post("/iot/json?k=burstkey&i=gauge1", json=burst)
+    assert r.status_code == 200, r.text
+    assert writer.groups - groups == 1
+    r = await client.get("/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:WaterLevel:gauge1",
+                         params={"attrs": "level", "lastN": 100}, headers=LD)
+    assert r.status_code == 200, r.text
+    items = r.json()["level"]
+    assert [i["value"] for i in items] == [n / 10 for n in range(10)]
+    assert [i["observedAt"] for i in items] == [
+        f"2026-11-26T09:{n:02d}:00.000Z" for n in range(10)]
+    assert (await entity(client, "urn:ngsi-ld:WaterLevel:gauge1"))["level"]["value"] == 0.9

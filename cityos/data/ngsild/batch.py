@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from cityos.core.problems import AlreadyExists, BadRequestData, Problem, ResourceNotFound
 from cityos.data.ngsild import merge
 from cityos.data.ngsild.actions import Broker, choose_merge, merge_fragments
@@ -115,26 +117,37 @@ async def batch_create(broker: Broker, tenant: str, body: Any, term_map_for: Ter
 
 
 async def batch_upsert(broker: Broker, tenant: str, body: Any, term_map_for: TermMapFor,
-                       replace: bool) -> BatchResult:
-    """POST /entityOperations/upsert (``options=replace`` default, or ``update``)."""
+                       replace: bool, *, each_state: bool = False) -> BatchResult:
+    """POST /entityOperations/upsert (``options=replace`` default, or ``update``).
+
+    ``each_state``: several items for one entity are successive states, each written as its own
+    change (a history row and notifications per item: the IoT agent's bursts of measurements);
+    otherwise they fold into one state, as the API's batch upsert does.
+    """
     result = BatchResult()
     entities = await _parse_all(check_size(body, broker), term_map_for, result, _full)
     now = entities[0]["modifiedAt"] if entities else utc_now()
+    last = {e["id"]: n for n, e in enumerate(entities)} if each_state else {}
 
     def fn(current: dict[str, Entity | None]) -> WriteSet:
         state: dict[str, Entity | None] = dict(current)
-        for entity in entities:
+        states: list[Entity] = []
+        for n, entity in enumerate(entities):
             old = state.get(entity["id"])
             if old is None:
-                state[entity["id"]] = entity
+                state[entity["id"]] = old = entity
                 result.created.append(entity["id"])
             elif replace:
-                state[entity["id"]] = merge.replace_entity(old, entity, now)
+                state[entity["id"]] = old = merge.replace_entity(old, entity, now)
             else:
                 merge.append_attributes(old, entity["attrs"], now, no_overwrite=False)
                 old["type"] = list(dict.fromkeys([*old["type"], *entity["type"]]))
             if entity["id"] not in result.success:
                 result.success.append(entity["id"])
+            if each_state:   # a state that a later item changes in place is kept as a copy
+                states.append(old if last[entity["id"]] == n else orjson.loads(orjson.dumps(old)))
+        if each_state:
+            return WriteSet(upserts=states, refused=result.refuse)
         touched = [e for i, e in state.items() if e is not None and i in set(result.success)]
         return WriteSet(upserts=touched, refused=result.refuse)
 

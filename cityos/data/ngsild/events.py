@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from cityos.core.ids import unique_id
 from cityos.data.ngsild.history import attribute_changes, history_rows
-from cityos.data.ngsild.store.base import Change, Effects, OutboxRow
+from cityos.data.ngsild.store.base import Change, Effects, OutboxRow, TemporalEntityRow
 from cityos.data.ngsild.store.history_schema import TemporalEntityIfMissing
 from cityos.data.ngsild.times import from_micros, now_micros
 
@@ -63,14 +63,18 @@ class BrokerEvents:
         effects = Effects()
         now = now_micros()
         at: str | None = None
+        # one record per entity and write: a write may carry several states of one entity
+        # (ADR 0006), and one statement cannot upsert the same row twice
+        records: dict[str, TemporalEntityRow] = {}
         for change in changes:
             kinds = attribute_changes(change.before, change.after)
             if self.history:
                 rows, record = history_rows(change, kinds, now)
                 effects.history.extend(rows)
-                if record is not None and not (isinstance(record, TemporalEntityIfMissing) and
-                                               (tenant, change.entity_id) in self._recorded):
-                    effects.temporal_entities.append(record)
+                if record is not None and not (isinstance(record, TemporalEntityIfMissing) and (
+                        (tenant, change.entity_id) in self._recorded
+                        or change.entity_id in records)):
+                    records[change.entity_id] = record
             if self.matcher is None:
                 continue
             fired = self.matcher.match(tenant, change, kinds)
@@ -87,6 +91,7 @@ class BrokerEvents:
                 id=unique_id(), tenant=tenant, kind=NOTIFY, created_at=now,
                 body={"subs": fired, "entity": entity,
                       "previous": previous, "at": at}))
+        effects.temporal_entities = list(records.values())
         return effects
 
     def committed(self, tenant: str, effects: Effects) -> None:

@@ -9,10 +9,12 @@ queue up, so the group grows with the load and a quiet agent still writes each m
 (no timer, no added latency).  The futures resolve only after the commit: a device is acknowledged
 (HTTP 2xx, MQTT PUBACK) only for durable data.
 
-*One measurement per entity per group.*  A group never holds two fragments of one entity and an
-entity is never in two groups at once: its next measurement goes in the next group, so each
-measurement is its own state change of the entity, in arrival order, and the temporal history and
-subscriptions see every one of them (folding them into one write would keep only the last).
+*Every measurement is a state of its entity.*  A group takes all queued measurements of an entity,
+in arrival order, and writes them as its successive states (``each_state``: one entity upsert,
+one history row and one round of subscription matching per measurement), so a device's burst —
+a JSON array or several UltraLight measures in one request, or a backlog after a restart — costs
+one entity write, not one per measurement, and the history and subscriptions still see every
+measurement.  An entity is never in two groups at once, so its states stay in arrival order.
 
 *Failures stay with their measurement.*  The broker validates every fragment of a group on its
 own (an invalid one fails alone, with its own 400).  When the group's write fails as a whole (a
@@ -105,7 +107,8 @@ class MeasurementWriter:
         return future
 
     def _take(self) -> list[_Item]:
-        """The next group: the first ready entity's tenant, one fragment per ready entity."""
+        """The next group: the first ready entity's tenant, every queued fragment of each ready
+        entity (in arrival order), up to ``batch_size``."""
         tenant: str | None = None
         group: list[_Item] = []
         for key in list(self._ready):
@@ -116,7 +119,8 @@ class MeasurementWriter:
             tenant = key[0]
             del self._ready[key]
             queue = self._pending[key]
-            group.append(queue.popleft())
+            while queue and len(group) < self.batch_size:
+                group.append(queue.popleft())
             if not queue:
                 del self._pending[key]
             self._in_flight.add(key)
@@ -173,13 +177,15 @@ class MeasurementWriter:
 
         try:
             result = await batch_upsert(self.broker, group[0].tenant, [i.body for i in group],
-                                        term_map_for, replace=False)
+                                        term_map_for, replace=False, each_state=True)
         except Problem as exc:
             return exc
         except Exception as exc:   # a store driver error: the device must retry, not lose data
             if not quiet:
                 log.exception("IoT agent: measurement write failed")
             return ServiceUnavailable(f"the store could not write: {type(exc).__name__}")
+        # an entity's error fails each of its measurements in this group: none is acknowledged
+        # unless written (a resent one may then be recorded twice, never lost)
         errors = {e["entityId"]: e["error"] for e in result.errors}
         for item in group:
             if item.future.done():

@@ -19,7 +19,13 @@ from cityos.data.ngsild.model import Entity
 
 @dataclass
 class WriteSet:
-    """What a write function decided: rows to upsert and delete, and a value for the caller."""
+    """What a write function decided: rows to upsert and delete, and a value for the caller.
+
+    ``upserts`` may name one entity several times: its successive states, in order (a device's
+    burst of measurements).  Only the last is stored; each is a change of its own, so the history
+    gets a row per state and subscriptions see every one (ADR 0006).  Each state must be its own
+    object: a later one must not be the earlier one changed in place.
+    """
 
     upserts: list[Entity] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
@@ -40,6 +46,26 @@ class Change:
     entity_id: str
     before: Entity | None
     after: Entity | None
+
+
+def final_states(upserts: list[Entity]) -> list[Entity]:
+    """The state to store per entity: the last of its successive states."""
+    if len(upserts) < 2:
+        return upserts
+    last = {e["id"]: e for e in upserts}
+    return upserts if len(last) == len(upserts) else list(last.values())
+
+
+def write_changes(ws: WriteSet, before: dict[str, Entity]) -> list[Change]:
+    """One change per upserted state (from the state before it) and per deleted entity."""
+    previous: dict[str, Entity] = dict(before) if len(ws.upserts) > 1 else before
+    changes: list[Change] = []
+    for entity in ws.upserts:
+        changes.append(Change(entity["id"], previous.get(entity["id"]), entity))
+        if len(ws.upserts) > 1:
+            previous[entity["id"]] = entity
+    changes += [Change(i, before[i], None) for i in ws.deletes if i in before]
+    return changes
 
 
 @dataclass

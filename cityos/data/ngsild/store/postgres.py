@@ -41,6 +41,8 @@ from cityos.data.ngsild.store.base import (
     TypeInfo,
     WriteFn,
     WriteSet,
+    final_states,
+    write_changes,
 )
 from cityos.data.ngsild.store.postgres_sql import (
     BOX_SCHEMA,
@@ -226,10 +228,8 @@ class PostgresEntityStore(PostgresTemporal):
                         ws: WriteSet = fn(current)
                         await _apply(conn, tenant, ws, seqs, indexed)
                         if observer is not None and (ws.upserts or ws.deletes):
-                            changes = [Change(e["id"], before.get(e["id"]), e) for e in ws.upserts]
-                            changes += [Change(i, before[i], None) for i in ws.deletes
-                                        if i in before]
-                            effects = await self._append_effects(conn, observer, tenant, changes)
+                            effects = await self._append_effects(conn, observer, tenant,
+                                                                 write_changes(ws, before))
                 except pgerr.DeadlockDetectedError as exc:
                     if called or attempt == LOCK_RETRIES:
                         raise ServiceUnavailable(f"write conflict, please retry ({exc})",
@@ -550,7 +550,7 @@ async def _apply(conn: Conn, tenant: str, ws: WriteSet, seqs: dict[str, int],
                  indexed: dict[str, IndexKeys]) -> None:
     register = bool(ws.upserts or ws.deletes)
     if ws.upserts:
-        statement = upsert_statement(tenant, ws.upserts, seqs, register, indexed)
+        statement = upsert_statement(tenant, final_states(ws.upserts), seqs, register, indexed)
         await conn.execute(statement.sql, *statement.args)
         register = False
     if ws.deletes:

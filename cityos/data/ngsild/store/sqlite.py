@@ -34,6 +34,8 @@ from cityos.data.ngsild.store.base import (
     TypeInfo,
     WriteFn,
     WriteSet,
+    final_states,
+    write_changes,
 )
 from cityos.data.ngsild.store.geoindex import geo_boxes
 from cityos.data.ngsild.store.history_schema import SQLITE_SCHEMA
@@ -279,7 +281,7 @@ class SQLiteEntityStore(SQLiteTemporal):
             # fn changes entities in place: remember what the indexes hold before it runs
             indexed = {i: _index_keys(e) for i, e in current.items() if e is not None}
             ws: WriteSet = fn(current)
-            for entity in ws.upserts:
+            for entity in final_states(ws.upserts):
                 self._upsert(conn, tenant, entity, indexed.get(entity["id"]))
             for entity_id in ws.deletes:
                 self._delete(conn, tenant, entity_id)
@@ -287,9 +289,8 @@ class SQLiteEntityStore(SQLiteTemporal):
                 conn.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
                 self._known_tenants.add(tenant)
             if observer is not None and (ws.upserts or ws.deletes):
-                changes = [Change(e["id"], before.get(e["id"]), e) for e in ws.upserts]
-                changes += [Change(i, before.get(i), None) for i in ws.deletes if i in before]
-                return self._with_effects(conn, observer, tenant, changes, ws.result)
+                return self._with_effects(conn, observer, tenant, write_changes(ws, before),
+                                          ws.result)
             return ws.result
 
         return await self._submit(run)
