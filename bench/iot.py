@@ -180,8 +180,9 @@ async def _live_phases(base: str, database_url: str, mqtt_url: str,
     return out
 
 
-async def _publish(mqtt_url: str, apikey: str, devices: int, total: int) -> int:
-    """Publish the backlog with QoS 1 while CityOS is down; how many the broker took."""
+async def _publish(mqtt_url: str, apikey: str, devices: int, total: int, per: int = 1) -> int:
+    """Publish the backlog with QoS 1 while CityOS is down; how many measures the broker took
+    (``per`` > 1: each message a JSON array of that many measures of one device)."""
     parts = urlsplit(mqtt_url)
     quiet = logging.getLogger("bench.iot.mqtt")
     quiet.setLevel(logging.ERROR)
@@ -189,14 +190,17 @@ async def _publish(mqtt_url: str, apikey: str, devices: int, total: int) -> int:
     taken = 0
     async with aiomqtt.Client(parts.hostname or LOOPBACK, parts.port or 1883,
                               max_inflight_messages=1000, logger=quiet) as mqtt:
-        async def one(seq: int) -> None:
+        async def one(n: int) -> None:
             nonlocal taken
+            seqs = range(n * per, min(n * per + per, total))
+            payload = measure(n) if per == 1 else \
+                b"[" + b",".join(measure(seq) for seq in seqs) + b"]"
             async with gate:
-                await mqtt.publish(f"/json/{apikey}/sim{seq % devices}/attrs", measure(seq),
+                await mqtt.publish(f"/json/{apikey}/sim{n % devices}/attrs", payload,
                                    qos=1, timeout=60)
-                taken += 1
+                taken += len(seqs)
 
-        await asyncio.gather(*(one(seq) for seq in range(total)))
+        await asyncio.gather(*(one(n) for n in range(-(-total // per))))
     return taken
 
 
@@ -217,7 +221,8 @@ def measure_engine(engine: str, args: argparse.Namespace,
             _wait_connected(server.base)
             result = asyncio.run(_live_phases(server.base, url, mqtt_url, args, backlog))
         # CityOS is down: the burst waits in its persistent session at the broker
-        taken = asyncio.run(_publish(mqtt_url, backlog["apikey"], args.devices, args.mqtt_total))
+        taken = asyncio.run(_publish(mqtt_url, backlog["apikey"], args.devices, args.mqtt_total,
+                                     args.mqtt_batch))
         with running_server(url, workdir, env=env) as server:
             stored, _lat, span = asyncio.run(_wait_stored(url, backlog["tenant"], taken, 600))
         result["mqtt_backlog"] = {"sent": args.mqtt_total, "acked_by_broker": taken,
@@ -281,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                              f"{MQTT_URL} (its queue limits apply)")
     parser.add_argument("--http-batch", type=int, default=1,
                         help="measurements per HTTP request (a JSON array; 1 = one per request)")
+    parser.add_argument("--mqtt-batch", type=int, default=1,
+                        help="measurements per MQTT message of the backlog (a JSON array)")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a directory holding another CityOS (a copy of ``cityos/``, e.g. "
                              "the last commit's): measured first, then this one, with ratios")
