@@ -242,6 +242,25 @@ def caller_description() -> dict[str, Any] | None:
     return access.principal.describe()
 
 
+ADMIN_ROLES = frozenset({"operator", "platform-operator"})
+
+
+def may_see_owned(owner: dict[str, Any] | None) -> bool:
+    """Whether the request's caller may see a resource another caller created (a subscription:
+    its endpoint and receiverInfo may carry that caller's secrets).  Operators see every one of
+    their tenant; others those created in their organization (or by themselves when they have
+    none); resources without an owner (internal, insecure mode) are every caller's."""
+    access = _current.get()
+    if access is None or owner is None:
+        return True
+    who = access.principal
+    if who.roles & ADMIN_ROLES:
+        return True
+    if who.organization:
+        return bool(owner.get("organization") == who.organization)
+    return bool(owner.get("subject") == who.subject and owner.get("kind") == who.kind)
+
+
 def set_access(access: Access | None) -> contextvars.Token[Access | None]:
     """Set the request's access (the middleware resets it with the returned token)."""
     return _current.set(access)

@@ -19,7 +19,7 @@ import logging
 import secrets
 from typing import Any
 
-from cityos.core.access import caller_description
+from cityos.core.access import caller_description, may_see_owned
 from cityos.core.problems import BadRequestData
 from cityos.data.ngsild import Broker
 from cityos.data.ngsild.notify import EndpointPolicy
@@ -104,14 +104,14 @@ async def create(broker: Broker, tenant: str, service_path: str, body: Any, tm: 
 def retrieve(broker: Broker, tenant: str, sub_id: str) -> Subscription:
     """One v2 subscription of the tenant, or 404 NotFound."""
     sub = registry_of(broker).get(tenant, sub_id)
-    if sub is None or sub.face != V2_FACE:
+    if sub is None or sub.face != V2_FACE or not may_see_owned(sub.owner):
         raise V2Error(404, "NotFound", NOT_FOUND)
     return sub
 
 
 def listed(broker: Broker, tenant: str) -> list[Subscription]:
     """The tenant's v2 subscriptions, oldest first."""
-    return registry_of(broker).of_tenant(tenant, V2_FACE)
+    return [s for s in registry_of(broker).of_tenant(tenant, V2_FACE) if may_see_owned(s.owner)]
 
 
 async def update(broker: Broker, tenant: str, sub_id: str, patch: Any, tm: TermMap) -> None:

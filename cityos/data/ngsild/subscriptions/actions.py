@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cityos.core.access import caller_description
+from cityos.core.access import caller_description, may_see_owned
 from cityos.core.problems import AlreadyExists, InternalError, ResourceNotFound
 from cityos.data.ngsild.actions import Broker
 from cityos.data.ngsild.notify.policy import EndpointPolicy
@@ -62,14 +62,15 @@ def retrieve_subscription(broker: Broker, tenant: str, sub_id: str) -> Subscript
     """One subscription of the tenant (``ResourceNotFound`` otherwise)."""
     check_uri(sub_id, "subscription id")
     sub = registry_of(broker).get(tenant, sub_id)
-    if sub is None or sub.face != LD_FACE:   # NGSI v2 subscriptions are /v2/subscriptions'
+    # NGSI v2 subscriptions are /v2/subscriptions'; another organization's look absent
+    if sub is None or sub.face != LD_FACE or not may_see_owned(sub.owner):
         raise _missing(sub_id)
     return sub
 
 
 def list_subscriptions(broker: Broker, tenant: str) -> list[Subscription]:
     """Every NGSI-LD subscription of the tenant, oldest first."""
-    return registry_of(broker).of_tenant(tenant, LD_FACE)
+    return [s for s in registry_of(broker).of_tenant(tenant, LD_FACE) if may_see_owned(s.owner)]
 
 
 async def update_subscription(broker: Broker, tenant: str, sub_id: str, body: Any, tm: TermMap,
@@ -96,7 +97,7 @@ async def delete_subscription(broker: Broker, tenant: str, sub_id: str) -> None:
     check_uri(sub_id, "subscription id")
     registry = registry_of(broker)
     existing = registry.get(tenant, sub_id)
-    if existing is not None and existing.face != LD_FACE:
+    if existing is not None and (existing.face != LD_FACE or not may_see_owned(existing.owner)):
         raise _missing(sub_id)
     stored = await broker.store.delete_document(KIND, tenant, sub_id)
     known = registry.remove(tenant, sub_id)
