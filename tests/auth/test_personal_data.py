@@ -183,3 +183,25 @@ async def test_notifications_carry_personal_data_only_under_live_consent(
         await rec.wait_for(lambda got: "urn:ngsi-ld:PersonLocation:1" in rec.entity_ids())
         rows = await runtime.db.fetch("SELECT 1 AS x FROM audit_log WHERE event = 'pd.notify'")
         assert len(rows) == 1
+
+
+async def test_writing_someone_elses_personal_data_looks_like_absence(
+        auth_client: httpx.AsyncClient, city: dict[str, Any], token_for: Any) -> None:
+    """A writer without pd.manage gets 404 for a resident's position, as for no entity."""
+    from cityos.auth.directory import Policy
+
+    await city["runtime"].directory.put_policy(Policy(
+        "locations-writer", "role", "tracker", ("entity.read", "entity.write")))
+    writer = await token_for(roles=["tracker"], scopes="entities:read entities:write")
+    patch = {"position": {"type": "GeoProperty",
+                          "value": {"type": "Point", "coordinates": [135.0, 34.0]}}}
+    hidden = await auth_client.patch(f"{LD}/entities/urn:ngsi-ld:PersonLocation:1/attrs",
+                                     json=patch, headers=bearer(writer))
+    absent = await auth_client.patch(f"{LD}/entities/urn:ngsi-ld:PersonLocation:404/attrs",
+                                     json=patch, headers=bearer(writer))
+    assert hidden.status_code == absent.status_code == 404
+    assert hidden.json()["type"] == absent.json()["type"]
+    # the owner's own data stays as it was
+    own = await auth_client.get(f"{LD}/entities/urn:ngsi-ld:PersonLocation:1",
+                                headers=bearer(city["own"]))
+    assert own.json()["position"]["value"]["coordinates"] == [135.19, 34.69]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cityos.core.access import PD_CATEGORY, PD_OWNER, Access, AccessView, AuditRecord, current_access
-from cityos.core.problems import Forbidden
+from cityos.core.problems import Forbidden, Problem, ResourceNotFound
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
 
@@ -170,21 +170,21 @@ class GuardedStore:
 
         def guarded(current: dict[str, Entity | None]) -> WriteSet:
             result = fn(current)
-            refused: dict[str, Forbidden] = {}
+            refused: dict[str, Problem] = {}
             for entity in result.upserts:
                 try:
                     before = current.get(entity["id"])
                     if before is not None:
                         _check_writable(seeing, before)
                     _check_change(seeing, before, entity)
-                except Forbidden as problem:
+                except (Forbidden, ResourceNotFound) as problem:
                     refused.setdefault(entity["id"], problem)
             for entity_id in result.deletes:
                 before = current.get(entity_id)
                 try:
                     if before is not None:
                         _check_writable(seeing, before)
-                except Forbidden as problem:
+                except (Forbidden, ResourceNotFound) as problem:
                     refused.setdefault(entity_id, problem)
             if not refused:
                 return result
@@ -308,8 +308,10 @@ def _attrs_writable(seeing: Seeing, attrs: dict[str, Any]) -> bool:
 
 
 def _check_writable(seeing: Seeing, entity: Entity) -> None:
-    pd_ok = seeing.pd_covered(entity) or seeing.access.may_manage_pd
-    if not seeing.types_allowed(entity["type"]) or not pd_ok:
+    if not (seeing.pd_covered(entity) or seeing.access.may_manage_pd):
+        # someone's personal data the caller may not see: exactly as if it did not exist
+        raise ResourceNotFound(f"entity {entity['id']} does not exist")
+    if not seeing.types_allowed(entity["type"]):
         raise Forbidden(f"no policy allows changing entity {entity['id']}")
 
 
