@@ -132,6 +132,8 @@ def sign_in(browser: requests.Session, base: str, auth_url: str, *, totp: list[s
                 "csrf": csrf(r.text), "next": next_of(url), "code": pyotp.TOTP(totp[0]).now()},
                 allow_redirects=False)
         elif path == "/auth/approve":
+            if "pd:location" in r.text:     # personal data asked: the page points to consents
+                assert "/me/consents/page" in r.text
             r = browser.post(f"{base}/auth/approve", data={
                 "csrf": csrf(r.text), "next": next_of(url), "decision": "approve"},
                 allow_redirects=False)
