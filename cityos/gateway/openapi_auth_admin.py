@@ -91,7 +91,7 @@ def admin_schemas() -> dict[str, Schema]:
     purpose = _obj({"id": STR, "text": STR, "category": STR}, ("id",))
     client = {"clientId": STR, "name": STR, "organization": {"type": ["string", "null"]},
               "tokenEndpointAuthMethod": {"type": "string", "enum": [
-                  "client_secret_basic", "client_secret_post", "none", "private_key_jwt"]},
+                  "client_secret_basic", "client_secret_post", "none"]},
               "redirectUris": NAMES, "postLogoutRedirectUris": NAMES,
               "grantTypes": {"type": "array", "items": {"type": "string", "enum": [
                   "authorization_code", "refresh_token", "client_credentials"]}},

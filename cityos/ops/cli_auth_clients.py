@@ -25,7 +25,7 @@ def clients_create(
     org: Annotated[str | None, typer.Option("--org", help="Organization id.")] = None,
     client_id: Annotated[str | None, typer.Option(help="Client id (default: generated).")] = None,
     auth_method: Annotated[str, typer.Option(
-        help="client_secret_basic, client_secret_post, none (public) or private_key_jwt.")]
+        help="client_secret_basic, client_secret_post or none (public).")]
     = "client_secret_basic",
     redirect_uri: Annotated[list[str] | None, typer.Option(help="Redirect URI, repeatable.")] = None,
     grant_type: Annotated[list[str] | None, typer.Option(

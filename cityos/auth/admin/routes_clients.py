@@ -38,7 +38,9 @@ from cityos.core.http import json_response
 from cityos.core.problems import AlreadyExists, BadRequestData, Conflict, Forbidden, ResourceNotFound
 
 BASE = "/admin/clients"
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none", "private_key_jwt")
+# private_key_jwt (RFC 7523) is not accepted by the token endpoint yet: registering such a client
+# would give an application that can never authenticate
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
@@ -114,8 +116,6 @@ async def parse_client(runtime: AuthRuntime, caller: Caller, body: dict[str, Any
     jwks = body.get("jwks")
     if jwks is not None and not (isinstance(jwks, dict) and isinstance(jwks.get("keys"), list)):
         raise BadRequestData("jwks must be a JWK Set: {\"keys\": [...]} (RFC 7517 §5)")
-    if method == "private_key_jwt" and not jwks:
-        raise BadRequestData("private_key_jwt needs the client's public keys in jwks")
     trusted = body.get("trusted", False)
     if not isinstance(trusted, bool):
         raise BadRequestData("trusted must be true or false")
