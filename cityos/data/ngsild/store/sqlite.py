@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import logging
 import queue
 import sqlite3
 import tempfile
@@ -86,6 +87,8 @@ CREATE INDEX IF NOT EXISTS jsonld_contexts_url ON jsonld_contexts (url);
 
 _STOP = object()
 PAGE = 500  # rows fetched per round trip while filtering in Python
+CHECKPOINT_INTERVAL = 0.25      # seconds between background WAL checkpoints
+log = logging.getLogger("cityos.store")
 SELECTIVE = 500  # an index condition matching fewer rows than this drives the scan
 
 
@@ -126,6 +129,8 @@ class SQLiteEntityStore(SQLiteTemporal):
         self._known_tenants: set[str] = set()
         self.observer: ChangeObserver | None = None
         self._claimed: set[str] = set()        # outbox rows this process is working on
+        self._checkpoint_stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -153,6 +158,7 @@ class SQLiteEntityStore(SQLiteTemporal):
         self._keepalive.executescript(SCHEMA)
         self._keepalive.executescript(SQLITE_SCHEMA)
         self._known_tenants = {r[0] for r in self._keepalive.execute("SELECT name FROM tenants")}
+        self._checkpoint_stop = threading.Event()     # a store may be opened again after close
         self._writer = threading.Thread(target=self._write_loop, name="cityos-sqlite-writer",
                                         daemon=True)
         self._writer.start()
@@ -162,6 +168,10 @@ class SQLiteEntityStore(SQLiteTemporal):
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
             self._writer = None
+        self._checkpoint_stop.set()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.join)
+            self._checkpointer = None
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:
             conn.close()
@@ -177,8 +187,27 @@ class SQLiteEntityStore(SQLiteTemporal):
             self._tempdir = None
 
     # -- the single writer ---------------------------------------------------------------------
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL back into the database a few times a second (PASSIVE: never waits for
+        readers or the writer), so the WAL stays small without the writer doing it."""
+        conn = self._connect()
+        try:
+            while not self._checkpoint_stop.wait(CHECKPOINT_INTERVAL):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    log.warning("WAL checkpoint failed; retrying", exc_info=True)
+        finally:
+            conn.close()
+
     def _write_loop(self) -> None:
         conn = self._connect()
+        # WAL checkpoints run on their own thread (the C code releases the GIL), not inside the
+        # commit that happens to cross the threshold: the single writer only appends to the WAL
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop,
+                                              name="cityos-sqlite-checkpoint", daemon=True)
+        self._checkpointer.start()
         while True:
             first = self._queue.get()
             if first is _STOP:
