@@ -241,6 +241,15 @@ def roles_list(database: Database = None, as_json: AsJson = False) -> None:
     output(found, as_json, ("name", "builtin", "description"), "roles")
 
 
+@auth_app.command("rotate-keys")
+def rotate_keys(database: Database = None) -> None:
+    """Rotate the signing key now (e.g. after a suspected leak): a new key signs from now on;
+    the old one stays published at /auth/jwks.json, so tokens it signed stay valid until they
+    expire. Verifiers that cache the JWKS must refetch it on an unknown key id."""
+    kid = with_runtime(database, lambda rt: rt.tokens.rotate_now())
+    Console().print(f"new signing key {kid}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``cityos auth`` to the ``cityos`` command."""
     from cityos.ops import cli_auth_clients  # noqa: F401  (adds the clients and policies commands)

@@ -59,3 +59,28 @@ def test_remote_commands_send_the_token_from_the_environment(
                                     "--apikey", "k2", "--url", base])
         assert added.exit_code == 0, added.output
         assert "lamp2" in runner.invoke(app, ["devices", "list", "--url", base]).output
+
+
+def test_rotate_keys_publishes_a_new_signing_key(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITYOS_SECRET_KEY_FILE", str(tmp_path / "secret.key"))
+    db = ["--database", f"sqlite:///{tmp_path}/keys.db"]
+    first = runner.invoke(app, ["auth", "rotate-keys", *db])
+    second = runner.invoke(app, ["auth", "rotate-keys", *db])
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    kid_1, kid_2 = first.output.split()[-1], second.output.split()[-1]
+    assert kid_1 != kid_2
+
+    async def published() -> set[str]:
+        from cityos.auth import build_auth
+        from cityos.core.settings import Settings
+
+        runtime = build_auth(Settings.load(database_url=db[1], insecure_no_auth=False))
+        await runtime.start()
+        try:
+            body = runtime.tokens.keys.jwks()
+            return {key["kid"] for key in body["keys"]}
+        finally:
+            await runtime.stop()
+
+    assert {kid_1, kid_2} <= asyncio.run(published())
