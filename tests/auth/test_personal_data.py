@@ -205,3 +205,17 @@ async def test_writing_someone_elses_personal_data_looks_like_absence(
     own = await auth_client.get(f"{LD}/entities/urn:ngsi-ld:PersonLocation:1",
                                 headers=bearer(city["own"]))
     assert own.json()["position"]["value"]["coordinates"] == [135.19, 34.69]
+
+
+async def test_deleting_the_account_erases_its_personal_data(auth_client: httpx.AsyncClient,
+                                                             city: dict[str, Any],
+                                                             token_for: Any) -> None:
+    platform = await token_for(roles=["platform-operator"], subject="platform-admin")
+    r = await auth_client.delete(f"/admin/accounts/{city['resident'].id}", headers=bearer(platform))
+    assert r.status_code == 204, r.text
+    for path in (f"{LD}/entities/urn:ngsi-ld:PersonLocation:1",
+                 f"{LD}/temporal/entities/urn:ngsi-ld:PersonLocation:1"):
+        assert (await auth_client.get(path, headers=bearer(city["provider"]))).status_code == 404
+    # the city's other data stays
+    r = await auth_client.get(f"{LD}/entities/urn:ngsi-ld:Room:1", headers=bearer(city["provider"]))
+    assert r.status_code == 200

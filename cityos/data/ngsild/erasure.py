@@ -11,7 +11,7 @@ from typing import Any
 
 from cityos.core.access import ACCOUNT_URN, PD_OWNER, acting_as
 from cityos.data.ngsild.actions import Broker
-from cityos.data.ngsild.guarded import pd_owner
+from cityos.data.ngsild.guarded import PD_MARKED, pd_owner
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store.base import QueryPlan
 
@@ -29,7 +29,7 @@ async def erase_personal_data(broker: Broker, account_id: str) -> int:
     with acting_as(None):
         store: Any = broker.store       # the entity store with its temporal history
         for tenant in await store.tenants():
-            plan = QueryPlan(tenant=tenant, attrs=frozenset({PD_OWNER}), access=owned,
+            plan = QueryPlan(tenant=tenant, attrs=frozenset({PD_OWNER}), q=PD_MARKED, access=owned,
                              limit=PAGE)
             while True:
                 page, _ = await store.query(plan)

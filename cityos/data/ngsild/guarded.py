@@ -26,9 +26,14 @@ from typing import Any
 from cityos.core.access import PD_CATEGORY, PD_OWNER, Access, AccessView, AuditRecord, current_access
 from cityos.core.problems import Forbidden, Problem, ResourceNotFound
 from cityos.data.ngsild.model import Entity
+from cityos.data.ngsild.qlang import Exists
+from cityos.data.ngsild.qlang_parse import AttrPath
 from cityos.data.ngsild.store.base import QueryPlan, TypeInfo, WriteFn, WriteSet
 
 Pairs = frozenset[tuple[str, str]]
+# "has a dataOwner": as a q condition the attribute index narrows it to the personal-data
+# entities (a plain ``attrs`` filter would read the whole tenant on SQLite)
+PD_MARKED = Exists(AttrPath(PD_OWNER, (), ()))
 
 
 def name_allows(names: frozenset[str] | None, iri: str) -> bool:
@@ -146,7 +151,8 @@ class GuardedStore:
         seeing = await self._seeing(access, access.read)
         # personal-data entities the caller may not see are not counted (no leak through counts)
         hidden: dict[str, int] = defaultdict(int)
-        pd_plan = QueryPlan(tenant=tenant, attrs=frozenset({PD_OWNER}), limit=1_000_000)
+        pd_plan = QueryPlan(tenant=tenant, attrs=frozenset({PD_OWNER}), q=PD_MARKED,
+                            limit=1_000_000)
         for entity in (await self.inner.query(pd_plan))[0]:
             if not seeing.pd_covered(entity):
                 for t in entity["type"]:
