@@ -36,22 +36,14 @@ MODES = ("auth off", "auth on")
 
 async def _client_for_bench(database_url: str) -> str:
     """An operator application (client credentials) in the secure server's directory."""
-    from cityos.auth.directory import Directory
-    from cityos.core.sqldb import SqlDb
+    from cityos.auth.directory import opened_directory
 
-    db = SqlDb(database_url)
-    await db.open()
-    try:
-        directory = Directory(db)
-        await directory.create_schema()
-        await directory.seed()
+    async with opened_directory(database_url) as directory:
         _, secret = await directory.create_client(
             "bench", client_id="bench", grant_types=("client_credentials",),
             scopes=("entities:read", "entities:write"), roles=("operator",))
-        assert secret is not None
-        return secret
-    finally:
-        await db.close()
+    assert secret is not None
+    return secret
 
 
 def _token(base: str, secret: str) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +82,22 @@ def settings(database_url: str) -> Settings:
                          context_fetch_timeout=2.0)
 
 
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[Any]:
-    """A started CityOS app on an empty database."""
+@asynccontextmanager
+async def started_app(settings: Settings) -> AsyncIterator[Any]:
+    """A CityOS app for ``settings``, started on an empty database."""
     if settings.database_url.startswith("postgresql"):
         # emptied before start-up, so the subscription registry (loaded at start-up) holds
         # nothing of the previous test
         await _empty_postgres(settings.database_url)
     application = create_app(settings)
     async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    """A started CityOS app on an empty database."""
+    async with started_app(settings) as application:
         yield application
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from cityos.app import create_app
 from cityos.core.settings import Settings
 
 BASE = "http://testserver"
@@ -29,13 +28,26 @@ def auth_settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def auth_app(auth_settings: Settings) -> AsyncIterator[Any]:
+async def auth_runtime(auth_settings: Settings) -> AsyncIterator[Any]:
+    """The identity block alone (no app), started on an empty database."""
+    from cityos.auth import build_auth
     from tests.conftest import _empty_postgres
 
     if auth_settings.database_url.startswith("postgresql"):
         await _empty_postgres(auth_settings.database_url)
-    application = create_app(auth_settings)
-    async with application.router.lifespan_context(application):
+    runtime = build_auth(auth_settings)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+@pytest.fixture
+async def auth_app(auth_settings: Settings) -> AsyncIterator[Any]:
+    from tests.conftest import started_app
+
+    async with started_app(auth_settings) as application:
         yield application
 
 

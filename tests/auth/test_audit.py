@@ -12,11 +12,10 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from cityos.auth.runtime import AuthRuntime, build_auth
+from cityos.auth.runtime import AuthRuntime
 from cityos.core.access import ACCOUNT_URN, AuditRecord
 from cityos.core.http import handle_problem
 from cityos.core.problems import Problem
-from cityos.core.settings import Settings
 from cityos.security import AUDIT_ROUTES, AuditLog, AuditQuery, parse_retention
 from tests.auth.test_consent import ALICE, BOB, ActAs, who
 
@@ -28,18 +27,8 @@ def epoch(text: str) -> float:
 
 
 @pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[AuthRuntime]:
-    from tests.conftest import _empty_postgres
-
-    if database_url.startswith("postgresql"):
-        await _empty_postgres(database_url)
-    rt = build_auth(Settings.load(database_url=database_url, insecure_no_auth=False,
-                                  password_hash="t=1,m=1024,p=1", public_url="http://testserver"))
-    await rt.start()
-    try:
-        yield rt
-    finally:
-        await rt.stop()
+def runtime(auth_runtime: AuthRuntime) -> AuthRuntime:
+    return auth_runtime
 
 
 @pytest.fixture

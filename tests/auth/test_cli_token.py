@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cityos.auth.directory import Directory
-from cityos.core.sqldb import SqlDb
+from cityos.auth.directory import opened_directory
 from cityos.ops.cli import app
 from tests.e2e.server import running_server
 
@@ -27,19 +26,12 @@ def test_local_commands_need_no_token(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 async def _operator_app(url: str) -> str:
-    db = SqlDb(url)
-    await db.open()
-    try:
-        directory = Directory(db)
-        await directory.create_schema()
-        await directory.seed()
+    async with opened_directory(url) as directory:
         _, secret = await directory.create_client(
             "ops", client_id="ops", grant_types=("client_credentials",), roles=("operator",),
             scopes=("iot", "entities:read", "entities:write"))
-        assert secret is not None
-        return secret
-    finally:
-        await db.close()
+    assert secret is not None
+    return secret
 
 
 def test_remote_commands_send_the_token_from_the_environment(

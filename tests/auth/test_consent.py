@@ -23,11 +23,10 @@ from cityos.auth.consent import CONSENT_ROUTES
 from cityos.auth.consent.page import language
 from cityos.auth.consent.receipt import sign_receipt
 from cityos.auth.directory.models import Purpose
-from cityos.auth.runtime import AuthRuntime, build_auth
+from cityos.auth.runtime import AuthRuntime
 from cityos.core.access import ACCOUNT_URN, Access, Principal, acting_as
 from cityos.core.http import handle_http_exception, handle_problem
 from cityos.core.problems import Problem
-from cityos.core.settings import Settings
 from cityos.security import AUDIT_ROUTES, AuditQuery
 
 ORG, PURPOSE = "acme", "route-planning"
@@ -57,22 +56,13 @@ def who(kind: str = "user", subject: str = ALICE, scopes: str | None = "consent"
 
 
 @pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[AuthRuntime]:
-    from tests.conftest import _empty_postgres
-
-    if database_url.startswith("postgresql"):
-        await _empty_postgres(database_url)
-    settings = Settings.load(database_url=database_url, insecure_no_auth=False,
-                             password_hash="t=1,m=1024,p=1", public_url="http://testserver")
-    rt = build_auth(settings)
-    await rt.start()
-    await rt.directory.create_organization(ORG, "ACME Mobility", "service-provider")
-    await rt.directory.create_client("ACME Navi", organization_id=ORG, client_id="acme-navi",
-                                     purposes=(Purpose(PURPOSE, "Suggest routes", "ServiceProvision"),))
-    try:
-        yield rt
-    finally:
-        await rt.stop()
+async def runtime(auth_runtime: AuthRuntime) -> AuthRuntime:
+    """The identity block with a service provider and its application declaring a purpose."""
+    await auth_runtime.directory.create_organization(ORG, "ACME Mobility", "service-provider")
+    await auth_runtime.directory.create_client(
+        "ACME Navi", organization_id=ORG, client_id="acme-navi",
+        purposes=(Purpose(PURPOSE, "Suggest routes", "ServiceProvision"),))
+    return auth_runtime
 
 
 @pytest.fixture

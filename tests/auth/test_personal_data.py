@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from cityos.app import create_app
 from cityos.core.settings import Settings
 from tests.auth.test_access_entities import LD, bearer, location_of, room
 from tests.data.test_notify_support import receiver
@@ -133,14 +132,11 @@ async def test_every_read_of_personal_data_is_audited(auth_client: httpx.AsyncCl
 
 @pytest.fixture
 async def notifying(auth_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    from tests.conftest import _empty_postgres
+    from tests.conftest import started_app
 
-    if auth_settings.database_url.startswith("postgresql"):
-        await _empty_postgres(auth_settings.database_url)
     settings = Settings.load(**{**auth_settings.__dict__, "notification_allow": "127.0.0.1",
                                 "notification_backoff": 0.05})
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with started_app(settings) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
             yield c, app

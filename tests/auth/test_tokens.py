@@ -7,7 +7,6 @@ import base64
 import os
 import stat
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +31,8 @@ def secure_settings(database_url: str, **extra: Any) -> Settings:
 
 
 @pytest.fixture
-async def runtime(database_url: str) -> AsyncIterator[AuthRuntime]:
-    from tests.conftest import _empty_postgres
-
-    if database_url.startswith("postgresql"):
-        await _empty_postgres(database_url)
-    rt = build_auth(secure_settings(database_url))
-    await rt.start()
-    try:
-        yield rt
-    finally:
-        await rt.stop()
+def runtime(auth_runtime: AuthRuntime) -> AuthRuntime:
+    return auth_runtime
 
 
 @pytest.fixture

@@ -25,9 +25,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from requests_oauthlib import OAuth2Session
 
-from cityos.auth.directory import Directory
+from cityos.auth.directory import opened_directory
 from cityos.auth.passwords import Passwords
-from cityos.core.sqldb import SqlDb
 from tests.e2e.server import free_port, start_server, stop_server
 
 PASSWORD = "hanako-no-himitsu-2026"
@@ -55,12 +54,7 @@ def next_of(url: str) -> str:
 
 async def _setup(database_url: str) -> dict[str, Any]:
     """Accounts and applications, written to the directory before the server starts."""
-    db = SqlDb(database_url)
-    await db.open()
-    try:
-        directory = Directory(db)
-        await directory.create_schema()
-        await directory.seed()
+    async with opened_directory(database_url) as directory:
         await directory.create_organization("navi", "Navi Inc.", "service-provider")
         hashed = await Passwords("t=1,m=1024,p=1").hash(PASSWORD)
         resident = await directory.create_account("hanako", password_hash=hashed,
@@ -77,8 +71,6 @@ async def _setup(database_url: str) -> dict[str, Any]:
             grant_types=("client_credentials",), scopes=("entities:read", "entities:write"),
             roles=("data-provider",))
         return {"resident": resident.id, "secrets": apps, "loader": loader_secret}
-    finally:
-        await db.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import secrets
 import time
 import unicodedata
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -429,3 +431,18 @@ _BUILTIN_POLICIES = (
     Policy("builtin-platform-operator", "role", "platform-operator", ("*",), tenants=("*",),
            description="Platform operators may do everything in every tenant."),
 )
+
+
+@asynccontextmanager
+async def opened_directory(database_url: str) -> AsyncIterator[Directory]:
+    """The directory of ``database_url`` with its tables and built-in roles, without starting a
+    server: for preparing accounts and clients before the first start (scripts, benchmarks)."""
+    db = SqlDb(database_url)
+    await db.open()
+    try:
+        directory = Directory(db)
+        await directory.create_schema()
+        await directory.seed()
+        yield directory
+    finally:
+        await db.close()
