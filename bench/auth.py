@@ -21,12 +21,11 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from bench.loadgen import Req, Stats, arun, run_load
-from bench.servers import postgres_available, postgres_database, running_server, sqlite_database
+from bench.servers import engines, report, running_server
 
 LD = "/ngsi-ld/v1"
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -138,21 +137,10 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     results: dict[str, dict[str, Stats]] = {}
-    for engine in args.engines.split(","):
-        if engine == "postgresql" and (reason := postgres_available()):
-            print(f"PostgreSQL skipped: {reason}")
-            continue
-        print(f"{engine}:", flush=True)
-        make: Callable[[], Any] = postgres_database if engine == "postgresql" else sqlite_database
+    for name, make in engines(args.engines):
         with make() as off, make() as on:
-            name = "SQLite" if engine == "sqlite" else "PostgreSQL"
             results[name] = run_engine({"auth off": off, "auth on": on}, args)
-    text = markdown(results, args)
-    print(text)
-    if args.write:
-        with RESULTS.open("a", encoding="utf-8") as out:
-            out.write(text)
-
+    report(markdown(results, args), args.write, RESULTS)
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from bench.loadgen import Req, Stats, arun, run_load
-from bench.servers import postgres_available, postgres_database, running_server, sqlite_database
+from bench.servers import engines, report, running_server
 
 LD = "/ngsi-ld/v1"
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -136,24 +136,10 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     results: dict[str, dict[str, Stats]] = {}
-    for engine in args.engines.split(","):
-        if engine == "postgresql":
-            reason = postgres_available()
-            if reason:
-                print(f"PostgreSQL skipped: {reason}")
-                continue
-            database = postgres_database()
-        else:
-            database = sqlite_database()
-        print(f"{engine}:", flush=True)
-        with database as (url, workdir):
-            results["SQLite" if engine == "sqlite" else "PostgreSQL"] = run_engine(url, workdir, args)
-    text = markdown(results, args)
-    print(text)
-    if args.write:
-        with RESULTS.open("a", encoding="utf-8") as out:
-            out.write(text)
-
+    for name, make in engines(args.engines):
+        with make() as (url, workdir):
+            results[name] = run_engine(url, workdir, args)
+    report(markdown(results, args), args.write, RESULTS)
 
 if __name__ == "__main__":
     main()

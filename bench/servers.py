@@ -18,9 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -180,3 +181,27 @@ def postgres_database() -> Iterator[tuple[str, Path]]:
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def engines(names: str) -> Iterator[tuple[str, Callable[[], Any]]]:
+    """(label, fresh-database factory) for each of the comma-separated engine names that can run
+    here; PostgreSQL is skipped, with the reason printed, when it does not answer."""
+    for engine in names.split(","):
+        if engine == "postgresql":
+            reason = postgres_available()
+            if reason:
+                print(f"PostgreSQL skipped: {reason}")
+                continue
+            print(f"{engine}:", flush=True)
+            yield "PostgreSQL", postgres_database
+        else:
+            print(f"{engine}:", flush=True)
+            yield "SQLite", sqlite_database
+
+
+def report(text: str, write: bool, results: Path) -> None:
+    """Print a benchmark's Markdown section, and append it to ``results`` when asked."""
+    print(text)
+    if write:
+        with results.open("a", encoding="utf-8") as out:
+            out.write(text)
