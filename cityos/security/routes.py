@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +17,7 @@ from starlette.routing import Route
 
 from cityos.core.access import current_access
 from cityos.core.http import json_response
+from cityos.core.instants import aware_instant
 from cityos.core.problems import BadRequestData, Forbidden, ServiceUnavailable, Unauthorized
 from cityos.security.audit import AuditLog, AuditQuery, public_record
 
@@ -50,13 +50,7 @@ def _time_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadRequestData(f"{name} must be an ISO 8601 date-time, not {raw[:40]!r}") from None
-    if when.tzinfo is None:
-        raise BadRequestData(f"{name} needs a UTC offset (Z or +09:00)")
-    return int(when.astimezone(UTC).timestamp() * 1000)
+    return int(aware_instant(raw, name).timestamp() * 1000)
 
 
 async def _page(request: Request, query: AuditQuery) -> Response:

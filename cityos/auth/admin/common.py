@@ -21,6 +21,7 @@ from starlette.requests import Request
 from cityos.auth.directory import Account, Organization, Policy
 from cityos.auth.runtime import AuthRuntime
 from cityos.core.access import ACTIONS, AuditRecord, Principal, current_access
+from cityos.core.instants import aware_instant
 from cityos.core.problems import BadRequestData, Forbidden, PayloadTooLarge
 
 log = logging.getLogger("cityos.auth.admin")
@@ -187,13 +188,7 @@ def parse_time(value: Any, field: str) -> int | None:
     if isinstance(value, datetime):            # YAML files hold unquoted times as datetimes
         value = value.isoformat()
     if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise BadRequestData(f"{field} {value!r} is not an ISO 8601 time") from None
-        if moment.tzinfo is None:
-            raise BadRequestData(f"{field} {value!r} needs a UTC offset (Z or +09:00)")
-        return int(moment.timestamp())
+        return int(aware_instant(value, field).timestamp())
     raise BadRequestData(f"{field} must be an ISO 8601 time or epoch seconds")
 
 

@@ -9,7 +9,7 @@ exactly as missing ones do.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from cityos.auth.consent.store import ConsentStore
 from cityos.auth.directory.models import Purpose
 from cityos.core.access import PD_CATEGORIES, Access, current_access
 from cityos.core.http import json_response
+from cityos.core.instants import aware_instant
 from cityos.core.problems import (
     BadRequestData,
     Forbidden,
@@ -76,13 +77,7 @@ def _expiry(body: dict[str, Any], now: float) -> int | None:
         return None
     if not isinstance(at, str):
         raise BadRequestData("expiresAt must be an ISO 8601 date-time string")
-    try:
-        when = datetime.fromisoformat(at)
-    except ValueError:
-        raise BadRequestData(f"expiresAt {at[:40]!r} is not an ISO 8601 date-time") from None
-    if when.tzinfo is None:
-        raise BadRequestData("expiresAt needs a UTC offset (Z or +09:00)")
-    epoch = int(when.astimezone(UTC).timestamp())
+    epoch = int(aware_instant(at, "expiresAt").timestamp())
     if epoch <= now:
         raise BadRequestData("expiresAt is in the past")
     if epoch > now + MAX_DAYS * 86400:
