@@ -16,11 +16,11 @@ from starlette.routing import BaseRoute, Route
 from cityos.auth.directory import Account
 from cityos.auth.login.authorize import APPROVALS_DDL
 from cityos.auth.login.guard import AttemptWindow, Csrf
-from cityos.auth.login.keys import Sealer, derive, master_secret
+from cityos.auth.login.keys import Sealer
 from cityos.auth.login.pages import Cookies
 from cityos.auth.login.sessions import Session, SessionStore
 from cityos.auth.login.totp import TotpStore
-from cityos.auth.provider.codes import CODES_DDL
+from cityos.auth.secret_key import derive_key, load_or_create
 from cityos.core.access import AuditRecord
 
 log = logging.getLogger("cityos.auth.login")
@@ -37,17 +37,16 @@ class LoginPart:
         self._key_with(secrets.token_bytes(32))   # replaced by the node's key at start
 
     def _key_with(self, secret: bytes) -> None:
-        self.totp = TotpStore(self.runtime.db, Sealer(derive(secret, "totp")))
-        self.enrolment = Sealer(derive(secret, "totp-enrolment"))
-        self.csrf = Csrf(derive(secret, "csrf"), self.runtime.public_url)
+        self.totp = TotpStore(self.runtime.db, Sealer(derive_key(secret, "login-totp")))
+        self.enrolment = Sealer(derive_key(secret, "login-totp-enrolment"))
+        self.csrf = Csrf(derive_key(secret, "login-csrf"), self.runtime.public_url)
 
     async def start(self) -> None:
         # the key file is read (or created) at start, not when the app object is built
-        self._key_with(master_secret(self.runtime.settings))
+        self._key_with(load_or_create(self.runtime.settings))
         await self.sessions.create_schema()
         await self.totp.create_schema()
         await self.runtime.db.script(APPROVALS_DDL)
-        await self.runtime.db.script(CODES_DDL)    # idempotent; the token side may not exist yet
 
     async def stop(self) -> None:
         return None
