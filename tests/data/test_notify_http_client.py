@@ -110,3 +110,17 @@ def test_works_under_uvloop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+
+
+async def test_receiver_that_never_answers_times_out_and_loses_its_connection() -> None:
+    server, requests, port = await serve(lambda n: b"")     # reads the request, answers nothing
+    http = HttpSender(EndpointPolicy.from_settings(make_settings()), 0.3)
+    async with server:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(DeliveryFailed, match=r"no answer within 0\.3 s"):
+            await http.send(f"http://127.0.0.1:{port}/n", b"{}", JSON, pool="p")
+        waited = asyncio.get_running_loop().time() - started
+        # the sweeper looks every timeout / 10: the failure comes soon after the deadline
+        assert 0.3 <= waited < 1.0
+        assert len(requests) == 1 and not http._busy and not http._idle.get("p")
+        await http.close()
