@@ -7,6 +7,7 @@ as the write path computes them.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from cityos.data.ngsild.history import attribute_changes
@@ -238,7 +239,8 @@ def test_subscriptions_selecting_alike_fire_together_but_expire_alone() -> None:
     before = spot(1)
     assert fire(registry, before, changed(before, status="occupied")) == [
         ("feed-1", "attributeUpdated"), ("feed-2", "attributeUpdated")]
-    first.expires_at = 1          # long past: only its twin still fires
+    # long past: only its twin still fires (a PATCH replaces the subscription in the registry)
+    registry.put(dataclasses.replace(first, expires_at=1))
     assert fire(registry, before, changed(before, status="occupied")) == [
         ("feed-2", "attributeUpdated")]
     assert fire(registry, before, changed(before, status="closed")) == [

@@ -89,7 +89,7 @@ class BrokerEvents:
             previous = change.before if self.wants_previous(tenant, subs) else None
             effects.outbox.append(OutboxRow(
                 id=unique_id(), tenant=tenant, kind=NOTIFY, created_at=now,
-                body={"subs": fired, "entity": entity,
+                body={"subs": tuple(fired), "entity": entity,   # a tuple: trusted (submit)
                       "previous": previous, "at": at}))
         effects.temporal_entities = list(records.values())
         return effects

@@ -8,7 +8,7 @@ kept in a short list looked at for every entity (``untyped``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cityos.core.patterns import UserPattern, stored_user_pattern
 from cityos.data.ngsild.model import Entity
@@ -51,6 +51,11 @@ class Compiled:
     selectors: tuple[CompiledSelector, ...] | None
     state_filter: Callable[[Entity], bool] | None
     members: tuple[Subscription, ...] = ()
+    # trigger -> ((subscription id, trigger), ...) of every member, built on first use: with 100
+    # subscriptions on one feed, building those pairs per change was most of what matching cost.
+    # Unused when a member can expire (each change then checks expiry member by member).
+    fired: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    expiring: bool = False
 
     @classmethod
     def of(cls, sub: Subscription, members: tuple[Subscription, ...] = ()) -> Compiled:
@@ -69,7 +74,9 @@ class Compiled:
                                      scope=sub.scope_q).python_filter()
         if sub.predicate is not None:
             state_filter = _both(state_filter, sub.predicate)
-        return cls(sub, selectors, state_filter, members or (sub,))
+        members = members or (sub,)
+        return cls(sub, selectors, state_filter, members,
+                   expiring=any(m.expires_at is not None for m in members))
 
     def selects(self, entity: Entity) -> bool:
         """Whether any selector selects ``entity`` (no selectors: every entity)."""

@@ -249,6 +249,13 @@ class SubscriptionRegistry:
                     continue
                 if compiled.state_filter is not None and not compiled.state_filter(entity):
                     continue
+                if not compiled.expiring:
+                    pairs = compiled.fired.get(trigger)
+                    if pairs is None:    # a race builds the same tuple twice: harmless
+                        pairs = compiled.fired[trigger] = tuple(
+                            (sub.id, trigger) for sub in compiled.members)
+                    fired.extend(pairs)
+                    continue
                 for sub in compiled.members:
                     if sub.expires_at is not None:
                         now = now if now is not None else now_micros()
