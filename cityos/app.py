@@ -91,7 +91,8 @@ def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> 
     parse_retention(settings.history_retention)   # a bad rule stops start-up, not a task later
     registry = SubscriptionRegistry()
     notifier = Notifier(store, registry, render_notification, settings,
-                        linger=settings.notification_linger)
+                        linger=settings.notification_linger,
+                        send_rate=settings.notification_send_rate)
     # every entity read and write of a request passes the caller's access (ADR 0013)
     broker = Broker(store=GuardedStore(store), resolver=resolver, settings=settings,
                     registry=registry, notifier=notifier)
