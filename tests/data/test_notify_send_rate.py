@@ -57,3 +57,17 @@ async def test_a_busy_loop_batches_by_the_budget_and_loses_nothing() -> None:
     assert calm_requests >= SUBS * CHANGES // 2
     # busy: each lane sends every 0.5 s or so over 1.2 s of changes (plus the first at once)
     assert busy_requests <= SUBS * 6
+
+
+async def test_metrics_show_the_lag_and_the_wait_it_sets() -> None:
+    notifier = Notifier(MemoryStore(), Registry(), render, make_settings(), linger=0.01,
+                        send_rate=20.0)
+    async with running(notifier):
+        assert notifier.metrics()["lingerMs"] == 10.0      # calm, no lane: the linger
+        for _ in range(30):                                 # ~0.3 s of a blocked loop
+            time.sleep(0.01)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        metrics = notifier.metrics()
+    assert metrics["loopLagMs"] > 5.0
+    assert metrics["lingerMs"] == 10.0     # busy, but no lane has work: still the linger floor

@@ -267,6 +267,9 @@ class Notifier:
                 "failed": self.stats.failed, "givenUp": self.stats.given_up,
                 "dropped": self.stats.dropped,
                 "pendingRows": len(self._rows), "periodic": len(self._periodic),
+                # event-loop lag and the wait it sets (the send-rate budget when busy)
+                "loopLagMs": round(self._lag * 1000, 1),
+                "lingerMs": round(self._linger() * 1000, 1),
                 "backlog": backlog}
 
     # -- lanes ---------------------------------------------------------------------------------
