@@ -7,8 +7,9 @@ returns the count and the latencies; ``POST /reset`` forgets them.
 
 The receiver shares the benchmark machine's two cores with the broker and the load generator,
 while a city's receivers run elsewhere.  So it is kept lean: a bare asyncio protocol on uvloop
-with httptools parsing (about a quarter of aiohttp's CPU per request), which still reads and
-decodes every body and looks at every entity.
+with httptools parsing, which still reads and decodes every body and looks at every entity.
+Measured on the 2-core machine, 20,000 keep-alive POSTs of 20 entities each: 26 µs of receiver
+CPU per POST, against 193 µs for the aiohttp receiver it replaced.
 """
 
 from __future__ import annotations
