@@ -94,6 +94,11 @@ async def _stored(database_url: str, tenant: str) -> tuple[int, list[float], flo
     sql_lat = ("SELECT created_at - observed_at, created_at FROM attr_history "
                "WHERE tenant = {p1} AND attr = {p2}")
     if database_url.startswith("sqlite"):
+        # SQLite keys history rows by series id (history_series holds tenant, entity, attribute)
+        sql_count = sql_count.replace("FROM attr_history", "FROM attr_history JOIN "
+                                      "history_series USING (sid)")
+        sql_lat = sql_lat.replace("FROM attr_history", "FROM attr_history JOIN history_series "
+                                  "USING (sid)")
         path = database_url.removeprefix("sqlite:///")
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:

@@ -48,6 +48,7 @@ from cityos.data.ngsild.store.qindex import (
     pushdown,
     selective_seqs,
 )
+from cityos.data.ngsild.store.sqlite_series import SeriesIds, migrate_to_series
 from cityos.data.ngsild.store.sqlite_temporal import SQLiteTemporal
 
 SCHEMA = """
@@ -127,6 +128,7 @@ class SQLiteEntityStore(SQLiteTemporal):
         self._loop_reader: sqlite3.Connection | None = None
         self._reader_conns: list[sqlite3.Connection] = []
         self._known_tenants: set[str] = set()
+        self._series = SeriesIds()             # the writer's history series ids
         self.observer: ChangeObserver | None = None
         self._claimed: set[str] = set()        # outbox rows this process is working on
         self._checkpoint_stop = threading.Event()
@@ -156,7 +158,10 @@ class SQLiteEntityStore(SQLiteTemporal):
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._keepalive = self._connect()
         self._keepalive.executescript(SCHEMA)
+        if migrate_to_series(self._keepalive):
+            log.info("moved the temporal history to series ids (history_series)")
         self._keepalive.executescript(SQLITE_SCHEMA)
+        self._series = SeriesIds()     # the file may have changed while the store was closed
         self._known_tenants = {r[0] for r in self._keepalive.execute("SELECT name FROM tenants")}
         self._checkpoint_stop = threading.Event()     # a store may be opened again after close
         self._writer = threading.Thread(target=self._write_loop, name="cityos-sqlite-writer",
@@ -240,11 +245,14 @@ class SQLiteEntityStore(SQLiteTemporal):
                 except BaseException as exc:  # the job's own failure; others still commit
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
+                    self._series.rolled_back()
                     outcomes.append((False, exc))
             conn.execute("COMMIT")
+            self._series.committed()
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+            self._series.rolled_back()
             failure = ServiceUnavailable(f"the SQLite database could not commit: {exc}")
             outcomes = [(False, failure)] * len(jobs)
         # One wake-up per event loop for the whole group: each call_soon_threadsafe writes to
@@ -386,13 +394,12 @@ class SQLiteEntityStore(SQLiteTemporal):
             conn.execute("DELETE FROM attr_index WHERE seq=?", (row[0],))
             self._drop_geo(conn, row[0])
 
-    @staticmethod
-    def _with_effects(conn: sqlite3.Connection, observer: ChangeObserver, tenant: str,
+    def _with_effects(self, conn: sqlite3.Connection, observer: ChangeObserver, tenant: str,
                       changes: list[Change], result: Any) -> Any:
         effects = observer.effects(tenant, changes)
         if not effects:
             return result
-        sqlite_effects.append_effects(conn, tenant, effects)
+        sqlite_effects.append_effects(conn, tenant, effects, self._series)
         return sqlite_effects.Committed(result, tenant, effects)
 
     # -- queries -------------------------------------------------------------------------------

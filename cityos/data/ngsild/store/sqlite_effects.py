@@ -9,12 +9,12 @@ import orjson
 
 from cityos.data.ngsild.store.base import Effects, OutboxRow
 from cityos.data.ngsild.store.history_schema import (
-    SQLITE_HISTORY_INSERT,
     SQLITE_OUTBOX_INSERT,
     SQLITE_TEMPORAL_ENTITY_INSERT_MISSING,
     SQLITE_TEMPORAL_ENTITY_UPSERT,
     split_records,
 )
+from cityos.data.ngsild.store.sqlite_series import SeriesIds, insert_history
 
 
 class Committed:
@@ -26,13 +26,14 @@ class Committed:
         self.result, self.tenant, self.effects = result, tenant, effects
 
 
-def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects) -> None:
-    """Insert the history and outbox rows of one write (inside its transaction)."""
+def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects,
+                   series: SeriesIds | None = None) -> None:
+    """Insert the history and outbox rows of one write (inside its transaction).
+
+    ``series``: the store's cache of history series ids (None: look every series up).
+    """
     if effects.history:
-        conn.executemany(SQLITE_HISTORY_INSERT, [
-            (tenant, r.entity_id, r.attr, r.dataset_id, r.instance_id, r.observed_at,
-             r.created_at, r.modified_at, int(r.deleted), orjson.dumps(r.doc).decode())
-            for r in effects.history])
+        insert_history(conn, tenant, effects.history, series if series is not None else SeriesIds())
     for records, missing_only in split_records(effects.temporal_entities):
         sql = SQLITE_TEMPORAL_ENTITY_INSERT_MISSING if missing_only else SQLITE_TEMPORAL_ENTITY_UPSERT
         conn.executemany(sql, [

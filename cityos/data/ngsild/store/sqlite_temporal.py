@@ -1,10 +1,16 @@
 """Temporal history reads and temporal writes on SQLite (a mixin of SQLiteEntityStore).
 
 Reads run on the reader threads, writes through the single writer (``_submit``), exactly like the
-entity methods.  Per-attribute reads walk the index ``(tenant, entity_id, attr, t)`` in time order
-(``attr_history_obs_cover`` for observedAt), so ``lastN`` and time windows never sort a whole
-attribute.  Aggregation reads one index range per period; ``attr_history_obs_cover`` also carries
-``deleted``, ``dataset_id`` and ``num``, so numbers are aggregated without visiting the table.
+entity methods.  History rows belong to a series, one per (tenant, entity, attribute) in
+``history_series``, and carry its integer ``sid`` instead of those three texts: both history
+indexes are then small and cheap to extend on every update (``history_schema.py``).  Writers get
+the sid from the store's cache (``sqlite_series.SeriesIds``); reads look it up through the
+series' UNIQUE index (``SID_OF``) and walk ``(sid, t)`` in time order (``attr_history_obs_cover``
+for observedAt), so ``lastN`` and time windows never sort a whole attribute.  Aggregation reads
+one index range per period; ``attr_history_obs_cover`` also carries ``deleted``, ``dataset_id``
+and ``num``, so numbers are aggregated without visiting the table.  Series rows are deleted with
+their entity's history (temporal ``DELETE``, retention of a deleted entity), never while a row
+still points at them.
 """
 
 from __future__ import annotations
@@ -16,7 +22,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from cityos.data.ngsild.store.base import HistoryRow, TemporalEntityRow
-from cityos.data.ngsild.store.history_schema import SQLITE_HISTORY_INSERT
+from cityos.data.ngsild.store.sqlite_series import (
+    SID_OF,
+    SIDS_OF_ENTITY,
+    SeriesIds,
+    insert_history,
+)
 from cityos.data.ngsild.store.temporal_base import (
     DELETED_AT,
     TIME_COLUMN,
@@ -74,6 +85,7 @@ class SQLiteTemporal:
 
     if TYPE_CHECKING:
         _known_tenants: set[str]
+        _series: SeriesIds
 
         async def _submit(self, fn: Callable[[sqlite3.Connection], Any]) -> Any: ...
 
@@ -90,10 +102,7 @@ class SQLiteTemporal:
                 tenant, entity.entity_id, orjson.dumps(types).decode(),
                 orjson.dumps(entity.scope).decode() if entity.scope else None,
                 entity.created_at, entity.modified_at))
-            conn.executemany(SQLITE_HISTORY_INSERT, [
-                (tenant, r.entity_id, r.attr, r.dataset_id, r.instance_id, r.observed_at,
-                 r.created_at, r.modified_at, int(r.deleted), orjson.dumps(r.doc).decode())
-                for r in rows])
+            insert_history(conn, tenant, rows, self._series)
             if tenant not in self._known_tenants:
                 conn.execute("INSERT OR IGNORE INTO tenants VALUES (?)", (tenant,))
                 self._known_tenants.add(tenant)
@@ -104,8 +113,7 @@ class SQLiteTemporal:
 
     async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            conn.execute("DELETE FROM attr_history WHERE tenant = ? AND entity_id = ?",
-                         (tenant, entity_id))
+            self._drop_series(conn, tenant, [entity_id])
             return conn.execute("DELETE FROM temporal_entities WHERE tenant = ? AND id = ?",
                                 (tenant, entity_id)).rowcount > 0
 
@@ -114,7 +122,7 @@ class SQLiteTemporal:
 
     async def temporal_delete_attribute(self, tenant: str, entity_id: str, attr: str,
                                         dataset_id: str | None) -> int:
-        sql = "DELETE FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ?"
+        sql = f"DELETE FROM attr_history WHERE sid = {SID_OF}"
         args: tuple[Any, ...] = (tenant, entity_id, attr)
         if dataset_id is not None:
             sql, args = sql + " AND dataset_id = ?", (*args, dataset_id)
@@ -127,15 +135,15 @@ class SQLiteTemporal:
         text = orjson.dumps(doc).decode()
         count: int = await self._submit(lambda conn: conn.execute(
             "UPDATE attr_history SET doc = ?, observed_at = ?, modified_at = ? WHERE "
-            "instance_id = ? AND tenant = ? AND entity_id = ? AND attr = ? AND deleted = 0",
+            f"instance_id = ? AND sid = {SID_OF} AND deleted = 0",
             (text, observed_at, modified_at, instance_id, tenant, entity_id, attr)).rowcount)
         return count > 0
 
     async def temporal_delete_instance(self, tenant: str, entity_id: str, attr: str,
                                        instance_id: str) -> bool:
         count: int = await self._submit(lambda conn: conn.execute(
-            "DELETE FROM attr_history WHERE instance_id = ? AND tenant = ? AND entity_id = ? "
-            "AND attr = ? AND deleted = 0", (instance_id, tenant, entity_id, attr)).rowcount)
+            f"DELETE FROM attr_history WHERE instance_id = ? AND sid = {SID_OF} AND deleted = 0",
+            (instance_id, tenant, entity_id, attr)).rowcount)
         return count > 0
 
     async def purge_history_before(self, tenant: str, entity_ids: list[str], cutoff: int) -> int:
@@ -145,18 +153,30 @@ class SQLiteTemporal:
                 chunk = entity_ids[start:start + CHUNK]
                 marks = ",".join("?" * len(chunk))
                 removed += conn.execute(
-                    f"DELETE FROM attr_history WHERE tenant = ? AND entity_id IN ({marks}) "
-                    "AND created_at < ?", (tenant, *chunk, cutoff)).rowcount
+                    "DELETE FROM attr_history WHERE sid IN (SELECT sid FROM history_series WHERE "
+                    f"tenant = ? AND entity_id IN ({marks})) AND created_at < ?",
+                    (tenant, *chunk, cutoff)).rowcount
                 # an entity deleted before the cut-off whose history is now empty is gone for good
-                conn.execute(
+                gone = [row[0] for row in conn.execute(
                     f"DELETE FROM temporal_entities WHERE tenant = ? AND id IN ({marks}) "
-                    "AND deleted_at < ? AND NOT EXISTS (SELECT 1 FROM attr_history h WHERE "
-                    "h.tenant = temporal_entities.tenant AND h.entity_id = temporal_entities.id)",
-                    (tenant, *chunk, cutoff))
+                    "AND deleted_at < ? AND NOT EXISTS (SELECT 1 FROM history_series s JOIN "
+                    "attr_history h ON h.sid = s.sid WHERE s.tenant = temporal_entities.tenant "
+                    "AND s.entity_id = temporal_entities.id) RETURNING id",
+                    (tenant, *chunk, cutoff)).fetchall()]
+                self._drop_series(conn, tenant, gone)
             return removed
 
         count: int = await self._submit(run)
         return count
+
+    def _drop_series(self, conn: sqlite3.Connection, tenant: str, entity_ids: list[str]) -> None:
+        """Delete the entities' history rows and series (on the writer thread)."""
+        for entity_id in entity_ids:
+            self._series.forget(tenant, entity_id)
+            conn.execute(f"DELETE FROM attr_history WHERE sid IN {SIDS_OF_ENTITY}",
+                         (tenant, entity_id))
+            conn.execute("DELETE FROM history_series WHERE tenant = ? AND entity_id = ?",
+                         (tenant, entity_id))
 
     # -- reads ---------------------------------------------------------------------------------
     async def temporal_entity(self, tenant: str, entity_id: str) -> TemporalEntityRecord | None:
@@ -191,20 +211,12 @@ class SQLiteTemporal:
         return [(r[0], r[1], orjson.loads(r[2])) for r in rows]
 
     async def temporal_attributes(self, tenant: str, entity_id: str) -> list[str]:
-        def run(conn: sqlite3.Connection) -> list[str]:
-            # a loose index scan: one index seek per attribute, not a walk over every instance
-            names: list[str] = []
-            row = conn.execute("SELECT min(attr) FROM attr_history WHERE tenant = ? AND "
-                               "entity_id = ?", (tenant, entity_id)).fetchone()
-            while row is not None and row[0] is not None:
-                names.append(row[0])
-                row = conn.execute("SELECT min(attr) FROM attr_history WHERE tenant = ? AND "
-                                   "entity_id = ? AND attr > ?",
-                                   (tenant, entity_id, row[0])).fetchone()
-            return names
-
-        names: list[str] = await self._read(run)
-        return names
+        # a series may be empty (its attribute's instances deleted): one index seek each tells
+        rows = await self._read(lambda conn: conn.execute(
+            "SELECT s.attr FROM history_series s WHERE s.tenant = ? AND s.entity_id = ? AND "
+            "EXISTS (SELECT 1 FROM attr_history h WHERE h.sid = s.sid) ORDER BY s.attr",
+            (tenant, entity_id)).fetchall())
+        return [r[0] for r in rows]
 
     async def temporal_instances(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
                                  window: Window, newest_first: bool, limit: int,
@@ -215,33 +227,32 @@ class SQLiteTemporal:
             where += f" AND dataset_id IN ({', '.join('?' * len(datasets))})"
             args = [*args, *sorted(datasets)]
         order = "DESC" if newest_first else "ASC"
-        sql = (f"SELECT attr, dataset_id, instance_id, observed_at, created_at, modified_at, {t}, "
-               f"doc FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ? {where} "
+        sql = (f"SELECT dataset_id, instance_id, observed_at, created_at, modified_at, {t}, doc "
+               f"FROM attr_history WHERE sid = {SID_OF} {where} "
                f"AND {_kept(timeproperty)} ORDER BY {t} {order}, rid {order} LIMIT ?")
         rows = await self._read(lambda conn: conn.execute(
             sql, (tenant, entity_id, attr, *args, limit)).fetchall())
-        return [InstanceRow(attr=r[0], dataset_id=r[1], instance_id=r[2], observed_at=r[3],
-                            created_at=r[4], modified_at=r[5], t=r[6], doc=orjson.loads(r[7]))
+        return [InstanceRow(attr=attr, dataset_id=r[0], instance_id=r[1], observed_at=r[2],
+                            created_at=r[3], modified_at=r[4], t=r[5], doc=orjson.loads(r[6]))
                 for r in rows]
 
     async def temporal_instance(self, tenant: str, entity_id: str, attr: str,
                                 instance_id: str) -> InstanceRow | None:
-        sql = ("SELECT attr, dataset_id, instance_id, observed_at, created_at, modified_at, "
+        sql = ("SELECT dataset_id, instance_id, observed_at, created_at, modified_at, "
                f"{TIME_COLUMN['observedAt']}, doc FROM attr_history WHERE instance_id = ? AND "
-               "tenant = ? AND entity_id = ? AND attr = ? AND deleted = 0")
+               f"sid = {SID_OF} AND deleted = 0")
         r = await self._read(lambda conn: conn.execute(
             sql, (instance_id, tenant, entity_id, attr)).fetchone())
         if r is None:
             return None
-        return InstanceRow(attr=r[0], dataset_id=r[1], instance_id=r[2], observed_at=r[3],
-                           created_at=r[4], modified_at=r[5], t=r[6], doc=orjson.loads(r[7]))
+        return InstanceRow(attr=attr, dataset_id=r[0], instance_id=r[1], observed_at=r[2],
+                           created_at=r[3], modified_at=r[4], t=r[5], doc=orjson.loads(r[6]))
 
     async def temporal_bounds(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
                               window: Window) -> tuple[int, int] | None:
         t = TIME_COLUMN[timeproperty]
         where, args = _window_sql(t, window)
-        base = (f"FROM attr_history WHERE tenant = ? AND entity_id = ? AND attr = ? {where} "
-                f"AND {_kept(timeproperty)}")
+        base = f"FROM attr_history WHERE sid = {SID_OF} {where} AND {_kept(timeproperty)}"
         # two sub-selects: SQLite answers a lone min() or max() from the index in one seek
         sql = f"SELECT (SELECT min({t}) {base}), (SELECT max({t}) {base})"
         full = (tenant, entity_id, attr, *args)
@@ -252,12 +263,11 @@ class SQLiteTemporal:
                                  window: Window, span: tuple[int, int], buckets: Buckets,
                                  methods: frozenset[str]) -> list[BucketRow]:
         t = qualified_time(timeproperty, "h")
-        key = (tenant, entity_id, attr)
         numbers = number_columns(methods)
-        base = "FROM attr_history h WHERE h.tenant = ? AND h.entity_id = ? AND h.attr = ?"
+        base = "FROM attr_history h WHERE h.sid = ?"
         ranges = period_ranges(buckets, *span)
 
-        def per_period(conn: sqlite3.Connection) -> list[BucketRow]:
+        def per_period(conn: sqlite3.Connection, key: tuple[int]) -> list[BucketRow]:
             # one index range per period, in a loop: SQLite has no hash aggregation, and sorting
             # the whole attribute for a GROUP BY costs more than all these statements together
             where = f"{base} AND {t} >= ? AND {t} < ? AND h.deleted = 0"
@@ -278,7 +288,7 @@ class SQLiteTemporal:
                 rows += found
             return rows
 
-        def grouped(conn: sqlite3.Connection) -> list[BucketRow]:
+        def grouped(conn: sqlite3.Connection, key: tuple[int]) -> list[BucketRow]:
             where, args = _window_sql(t, window)
             where = f"{base} {where} AND h.deleted = 0"
             head = [buckets.origin, buckets.period]
@@ -295,7 +305,12 @@ class SQLiteTemporal:
         def run(conn: sqlite3.Connection) -> list[BucketRow]:
             conn.execute("BEGIN")       # one snapshot for all the statements
             try:
-                return per_period(conn) if ranges is not None else grouped(conn)
+                # the series is looked up once, not by each of up to LOOP_LIMIT statements
+                found = conn.execute(f"SELECT {SID_OF}", (tenant, entity_id, attr)).fetchone()
+                if found[0] is None:
+                    return []
+                key = (found[0],)
+                return per_period(conn, key) if ranges is not None else grouped(conn, key)
             finally:
                 conn.execute("COMMIT")
 
