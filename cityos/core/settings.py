@@ -61,9 +61,10 @@ class Settings:
         0.01, "Seconds a subscription that has just been notified waits before its next "
         "notification, so changes arriving meanwhile go out together (fewer, larger requests).")
     notification_send_rate: float = _setting(
-        2000.0, "Notification requests per second the notifier aims at in total while the broker "
-        "is busy: each subscription with changes waiting then holds them longer than the linger "
-        "(busy subscriptions / this rate) so they go out in fewer, larger requests.")
+        3000.0, "Notification requests per second the notifier aims at in total: each "
+        "subscription with changes waiting holds them at least (busy subscriptions / this rate) "
+        "seconds after its last notification, so fan-out to many subscriptions goes out in "
+        "fewer, larger requests. Below that the linger applies.")
     notification_ca_file: str = _setting(
         "", "PEM file of extra certificate authorities trusted for https:// notification "
         "endpoints (e.g. the city's own CA), besides the system's.")
