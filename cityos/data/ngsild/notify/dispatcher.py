@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -78,6 +79,7 @@ class Encoder(Protocol):
 NOTIFY = "notify"                      # the outbox row kind this dispatcher owns
 MAX_BACKOFF = 60.0
 SKIPPED_STATUSES = frozenset({"paused", "expired"})
+_ITEM_OF = operator.attrgetter("item")
 
 
 @dataclass(slots=True)
@@ -300,10 +302,15 @@ class Notifier:
                 if wait > 0:
                     await asyncio.sleep(wait)       # changes arriving meanwhile join the batch
                     continue
-                count = min(len(lane.items), self.batch_max)
-                lane.in_flight = [lane.items.popleft() for _ in range(count)]
+                # per-entity steps in C (list, map): with 100 subscriptions on every change they
+                # run 100 times per update
+                if len(lane.items) <= self.batch_max:
+                    lane.in_flight = list(lane.items)
+                    lane.items.clear()
+                else:
+                    lane.in_flight = [lane.items.popleft() for _ in range(self.batch_max)]
                 self._last_send[lane.key] = time.monotonic()
-                await self._deliver(sub, [p.item for p in lane.in_flight])
+                await self._deliver(sub, list(map(_ITEM_OF, lane.in_flight)))
                 batch, lane.in_flight = lane.in_flight, []
                 self._finish(batch)
         finally:
@@ -438,12 +445,17 @@ class Notifier:
 
     # -- outbox rows ---------------------------------------------------------------------------
     def _finish(self, pendings: Iterable[Pending]) -> None:
+        rows = self._rows
         for pending in pendings:
             row_id = pending.row_id
-            if row_id is None or row_id not in self._rows:
+            if row_id is None:                  # periodic: no outbox row
                 continue
-            self._rows[row_id] -= 1
-            if self._rows[row_id] <= 0:
+            left = rows.get(row_id)
+            if left is None:                    # finished already (its subscription went away)
+                continue
+            if left > 1:
+                rows[row_id] = left - 1
+            else:
                 self._row_finished(row_id)
 
     def _row_finished(self, row_id: str) -> None:

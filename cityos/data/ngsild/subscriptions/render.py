@@ -127,11 +127,10 @@ def _headers(sub: Subscription) -> dict[str, str]:
 
 def _trigger_reason(items: list[NotifyItem]) -> str | None:
     """The batch's one trigger, or None when its items were fired by different ones."""
-    reason = items[0].trigger if items else None
-    for item in items:
-        if item.trigger != reason:
-            return None
-    return reason
+    if not items:
+        return None
+    reasons = {item.trigger for item in items}
+    return reasons.pop() if len(reasons) == 1 else None
 
 
 def _now() -> str:
