@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from cityos.data.ngsild.notify.counters import KIND
@@ -221,3 +222,72 @@ async def test_metrics_shape() -> None:
     async with running(notifier):
         metrics = notifier.metrics()
     assert {"queued", "inFlight", "delivered", "failed", "givenUp", "backlog"} <= set(metrics)
+
+
+class Matches:
+    """A matcher that fires the same ``count`` subscriptions for every change."""
+
+    def __init__(self, count: int) -> None:
+        self.fired = [(f"urn:ngsi-ld:Subscription:s{i}", "attributeUpdated") for i in range(count)]
+
+    def match(self, tenant: str, change: Change, kinds: dict[str, str]) -> list[tuple[str, str]]:
+        return list(self.fired)
+
+
+async def test_a_wide_fan_out_is_stored_once_as_a_set(sqlite_path: str) -> None:
+    from cityos.data.ngsild.events import FANOUT, BrokerEvents
+
+    store = await _open(sqlite_path)
+    try:
+        store.observer = BrokerEvents(history=False, matcher=Matches(100))   # nobody delivers
+        for n in range(5):
+            await _put(store, n)
+        store.observer = BrokerEvents(history=False, matcher=Matches(2))
+        await _put(store, 99)
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(sqlite_path)) as conn:
+        bodies = [orjson.loads(b) for (b,) in conn.execute("SELECT body FROM outbox ORDER BY seq")]
+        sets = conn.execute("SELECT id, doc FROM documents WHERE kind = ?", (FANOUT,)).fetchall()
+    wide, narrow = bodies[:5], bodies[5]
+    assert len(sets) == 1                                   # one set for the five rows
+    key, doc = sets[0][0], orjson.loads(sets[0][1])
+    assert all(b["fanout"] == key and "subs" not in b for b in wide)
+    assert len(doc["subs"]) == 100 and doc["subs"][0] == ["urn:ngsi-ld:Subscription:s0",
+                                                          "attributeUpdated"]
+    assert "fanout" not in narrow and len(narrow["subs"]) == 2   # short lists stay inline
+
+
+class FailsOnce:
+    """Computes its effects, then fails the first write (as a failing statement would)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.failed = inner, False
+
+    def effects(self, tenant: str, changes: list[Change]) -> Effects:
+        effects: Effects = self.inner.effects(tenant, changes)
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("the write fails after its effects were computed")
+        return effects
+
+    def committed(self, tenant: str, effects: Effects) -> None:
+        self.inner.committed(tenant, effects)
+
+
+async def test_a_set_rolled_back_with_its_write_is_written_again(sqlite_path: str) -> None:
+    from cityos.data.ngsild.events import FANOUT, BrokerEvents
+
+    store = await _open(sqlite_path)
+    try:
+        store.observer = FailsOnce(BrokerEvents(history=False, matcher=Matches(10)))
+        with pytest.raises(RuntimeError):
+            await _put(store, 1)
+        await _put(store, 2)                 # must write the set again: the first rolled back
+    finally:
+        await store.close()
+    with contextlib.closing(sqlite3.connect(sqlite_path)) as conn:
+        sets = conn.execute("SELECT count(*) FROM documents WHERE kind = ?",
+                            (FANOUT,)).fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert (sets, rows) == (1, 1)

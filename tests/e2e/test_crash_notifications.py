@@ -4,6 +4,8 @@ The receiver refuses every notification (503) while entities are written, so eac
 write leaves notification work behind (in the outbox, and in the notifier's retry queue).  The
 server is then killed with SIGKILL, the receiver starts accepting, and the server restarts on the
 same database: every acknowledged write must reach the receiver — on SQLite and on PostgreSQL.
+Ten subscriptions watch every write, so each outbox row refers to its fan-out set (a document
+written with it) rather than listing them: the restarted server must read the set back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tests.e2e.server import start_server, stop_server
 
 BASE = "/ngsi-ld/v1"
 WRITES = 200
+SUBSCRIPTIONS = 10          # over events.FANOUT_MIN: rows store a fan-out set
 ENV = {"CITYOS_NOTIFICATION_ALLOW": "127.0.0.1", "CITYOS_NOTIFICATION_BACKOFF": "0.1",
        "CITYOS_NOTIFICATION_RETRIES": "1000"}
 
@@ -34,10 +37,11 @@ def test_kill_9_loses_no_pending_notification(database_url: str, tmp_path: Path)
         acknowledged: list[str] = []
         try:
             with httpx.Client(base_url=base, timeout=10.0) as client:
-                sub = {"type": "Subscription", "entities": [{"type": kind}],
-                       "watchedAttributes": ["level"], "notification": {
-                           "format": "keyValues", "endpoint": {"uri": receiver.url}}}
-                assert client.post(f"{BASE}/subscriptions", json=sub).status_code == 201
+                for _ in range(SUBSCRIPTIONS):
+                    sub = {"type": "Subscription", "entities": [{"type": kind}],
+                           "watchedAttributes": ["level"], "notification": {
+                               "format": "keyValues", "endpoint": {"uri": receiver.url}}}
+                    assert client.post(f"{BASE}/subscriptions", json=sub).status_code == 201
                 for n in range(WRITES):
                     entity = {"id": f"urn:ngsi-ld:{kind}:{n}", "type": kind,
                               "level": {"type": "Property", "value": n}}
@@ -54,13 +58,26 @@ def test_kill_9_loses_no_pending_notification(database_url: str, tmp_path: Path)
         receiver.accepting = True
         process, base = start_server(url, env=ENV)
         try:
+            def per_subscription() -> dict[str, set[str]]:
+                got: dict[str, set[str]] = {}
+                with receiver._lock:
+                    for note in receiver.notifications:
+                        got.setdefault(note["subscriptionId"], set()).update(
+                            e["id"] for e in note.get("data", []))
+                return got
+
             def all_arrived(r: object) -> bool:
-                return {e["id"] for e in receiver.entities()} >= set(acknowledged)
+                got = per_subscription()
+                return len(got) == SUBSCRIPTIONS and all(
+                    ids >= set(acknowledged) for ids in got.values())
 
             receiver.wait_for(all_arrived, timeout=60)
+            got = per_subscription()
+            assert len(got) == SUBSCRIPTIONS
+            for sub_id, ids in got.items():
+                missing = [i for i in acknowledged if i not in ids]
+                assert not missing, f"{sub_id}: {len(missing)} lost, e.g. {missing[:3]}"
             arrived = {e["id"]: e["level"] for e in receiver.entities()}
-            missing = [i for i in acknowledged if i not in arrived]
-            assert not missing, f"{len(missing)} notifications lost, e.g. {missing[:3]}"
             assert all(arrived[i] == int(i.rsplit(":", 1)[1]) for i in acknowledged)
         finally:
             stop_server(process)

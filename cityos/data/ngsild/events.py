@@ -10,6 +10,7 @@ outbox table is only read again after a crash.
 
 from __future__ import annotations
 
+import hashlib
 import weakref
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -22,6 +23,15 @@ from cityos.data.ngsild.times import from_micros, now_micros
 
 NOTIFY = "notify"
 RECORDED_LIMIT = 200_000     # entities whose temporal record this process remembers as written
+FANOUT = "outbox-fanout"     # document kind of the fan-out sets outbox rows refer to
+FANOUT_MIN = 8               # subscriptions a change fires from which they are stored as a set
+FANOUT_LIMIT = 10_000        # fan-out sets this process remembers (keys and written ones)
+
+
+def fanout_key(fired: tuple[tuple[str, str], ...]) -> str:
+    """The id of a fan-out set: a digest of its (subscription id, trigger) pairs."""
+    text = "\n".join(f"{sub_id} {trigger}" for sub_id, trigger in fired)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 _ALL: weakref.WeakSet[BrokerEvents] = weakref.WeakSet()
@@ -57,6 +67,13 @@ class BrokerEvents:
         # update of these sends no record at all (even an insert-if-missing statement cost a
         # PostgreSQL write ~55 µs of database CPU, as much as the upsert it replaced)
         self._recorded: set[tuple[str, str]] = set()
+        # A change that fires many subscriptions stores their list once, as a document named by
+        # its digest, and its outbox row only that name: 100 subscription ids made every row
+        # ~9 KB, which cost the SQLite writer ~50 us of CPU and ~85 us of wall time per row
+        # against ~15 / ~20 us for a small one.  Keys are cached per fired tuple (hashing the
+        # tuple is cheaper than digesting its text); written ones only once committed.
+        self._fanout_keys: dict[tuple[tuple[str, str], ...], str] = {}
+        self._fanouts_written: set[tuple[str, str]] = set()
         _ALL.add(self)
 
     def effects(self, tenant: str, changes: list[Change]) -> Effects:
@@ -87,14 +104,38 @@ class BrokerEvents:
                 entity["deletedAt"] = at
             subs = [sub_id for sub_id, _trigger in fired]
             previous = change.before if self.wants_previous(tenant, subs) else None
-            effects.outbox.append(OutboxRow(
-                id=unique_id(), tenant=tenant, kind=NOTIFY, created_at=now,
-                body={"subs": tuple(fired), "entity": entity,   # a tuple: trusted (submit)
-                      "previous": previous, "at": at}))
+            pairs = tuple(fired)                  # a tuple: trusted by Notifier.submit
+            row = OutboxRow(id=unique_id(), tenant=tenant, kind=NOTIFY, created_at=now,
+                            body={"subs": pairs, "entity": entity, "previous": previous,
+                                  "at": at})
+            if len(pairs) >= FANOUT_MIN:
+                row.stored = self._stored_as_set(tenant, pairs, row.body, effects)
+            effects.outbox.append(row)
         effects.temporal_entities = list(records.values())
         return effects
 
+    def _stored_as_set(self, tenant: str, pairs: tuple[tuple[str, str], ...],
+                       body: dict[str, Any], effects: Effects) -> dict[str, Any]:
+        """The row body as stored: the fan-out set's key instead of its pairs."""
+        key = self._fanout_keys.get(pairs)
+        if key is None:
+            if len(self._fanout_keys) > FANOUT_LIMIT:
+                self._fanout_keys.clear()
+            key = self._fanout_keys[pairs] = fanout_key(pairs)
+        if (tenant, key) not in self._fanouts_written and not any(
+                doc_id == key for kind, doc_id, _ in effects.documents if kind == FANOUT):
+            effects.documents.append((FANOUT, key, {"key": key, "subs": pairs}))
+        stored = dict(body)
+        del stored["subs"]
+        stored["fanout"] = key
+        return stored
+
     def committed(self, tenant: str, effects: Effects) -> None:
+        if effects.documents:
+            if len(self._fanouts_written) > FANOUT_LIMIT:     # forget: re-insert once, ignored
+                self._fanouts_written.clear()
+            self._fanouts_written.update(
+                (tenant, doc_id) for kind, doc_id, _ in effects.documents if kind == FANOUT)
         if effects.temporal_entities:
             if len(self._recorded) > RECORDED_LIMIT:     # bounded memory: forget, re-check once
                 self._recorded.clear()

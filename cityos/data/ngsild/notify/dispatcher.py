@@ -49,6 +49,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from cityos.core.access import Access, acting_as
+from cityos.data.ngsild.events import FANOUT
 from cityos.data.ngsild.notify.clock import utc_stamp
 from cityos.data.ngsild.notify.counters import CounterStore, Key, Registry
 from cityos.data.ngsild.notify.errors import DeliveryFailed
@@ -153,6 +154,7 @@ class Notifier:
         self._done_set: set[str] = set()
         self._done_wake = asyncio.Event()
         self._failing: set[Key] = set()            # last batch given up: single attempts
+        self._fanouts: dict[tuple[str, str], list[Any]] = {}   # (tenant, key) -> stored pairs
         self._last_send: dict[Key, float] = {}     # monotonic start of each lane's last send
         self._periodic: dict[Key, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
@@ -485,10 +487,31 @@ class Notifier:
             rows = await self.store.outbox_pending()
             fresh = [r for r in rows if r.kind == NOTIFY and r.id not in self._rows
                      and r.id not in self._done_set]
+            fresh = [r for r in [await self._expanded(r) for r in fresh] if r is not None]
             self.submit(fresh)
             total += len(fresh)
             if not fresh or len(rows) < 1000:   # 1000: outbox_pending's default page
                 return total
+
+    async def _expanded(self, row: OutboxRow) -> OutboxRow | None:
+        """A row read back from the outbox with its fan-out set's pairs in place of the set's
+        key (events.py stores a change firing many subscriptions that way); None when the set
+        cannot be found (logged; the row stays in the outbox)."""
+        key = row.body.get("fanout")
+        if key is None or "subs" in row.body:
+            return row
+        pairs = self._fanouts.get((row.tenant, key))
+        if pairs is None:
+            doc = await self.store.get_document(FANOUT, row.tenant, str(key))
+            if doc is None or not isinstance(doc.get("subs"), list):
+                log.error("outbox row %s names fan-out set %s, which is missing: not delivered",
+                          row.id, key)
+                return None
+            if len(self._fanouts) > 10_000:
+                self._fanouts.clear()
+            pairs = self._fanouts[(row.tenant, key)] = doc["subs"]
+        return OutboxRow(row.id, row.tenant, row.kind, {**row.body, "subs": pairs},
+                         row.created_at)
 
     # -- background loops ----------------------------------------------------------------------
     async def _poll_loop(self) -> None:

@@ -114,6 +114,9 @@ class OutboxRow:
     kind: str
     body: dict[str, Any]
     created_at: int = 0
+    # the body as stored when it differs from ``body``: a long part replaced by the id of a
+    # document written with it (``Effects.documents``); ``body`` is what this process works with
+    stored: dict[str, Any] | None = None
 
 
 @dataclass
@@ -123,9 +126,12 @@ class Effects:
     history: list[HistoryRow] = field(default_factory=list)
     temporal_entities: list[TemporalEntityRow] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
+    # (kind, id, doc) of the write's tenant that must exist once it commits: inserted when
+    # missing, never replaced (content-addressed parts the outbox rows refer to)
+    documents: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.history or self.temporal_entities or self.outbox)
+        return bool(self.history or self.temporal_entities or self.outbox or self.documents)
 
 
 class ChangeObserver(Protocol):

@@ -43,6 +43,9 @@ TEMPORAL_ENTITY_INSERT_MISSING = (
 OUTBOX_INSERT = (
     "INSERT INTO outbox (id, tenant, kind, body, created_at, owner, lease_until) "
     "SELECT *, $6, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bigint[])")
+DOCUMENTS_INSERT_MISSING = (
+    "INSERT INTO documents (kind, tenant, id, doc) SELECT r.kind, $1, r.id, r.doc FROM "
+    "unnest($2::text[], $3::text[], $4::jsonb[]) AS r(kind, id, doc) ON CONFLICT DO NOTHING")
 OUTBOX_CLAIM = (
     "UPDATE outbox SET owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM outbox "
     "WHERE (lease_until < $3 OR owner = $1) AND NOT (id = ANY($4::text[])) ORDER BY seq "
@@ -69,10 +72,16 @@ async def append_effects(conn: Conn, tenant: str, effects: Effects, node: str) -
             [orjson.dumps(e.types).decode() for e in t],
             [orjson.dumps(e.scope).decode() if e.scope else None for e in t],
             [e.created_at for e in t], [e.modified_at for e in t], [e.deleted_at for e in t]]))
+    if effects.documents:
+        d = effects.documents
+        parts.append((DOCUMENTS_INSERT_MISSING, [
+            tenant, [kind for kind, _, _ in d], [doc_id for _, doc_id, _ in d],
+            [doc for _, _, doc in d]]))
     if effects.outbox:
         o = effects.outbox
         parts.append((OUTBOX_INSERT, [
-            [r.id for r in o], [r.tenant for r in o], [r.kind for r in o], [r.body for r in o],
+            [r.id for r in o], [r.tenant for r in o], [r.kind for r in o],
+            [r.body if r.stored is None else r.stored for r in o],
             [r.created_at for r in o], node, now_micros() + LEASE_MICROS]))
     if parts:
         sql, args = combined(parts)

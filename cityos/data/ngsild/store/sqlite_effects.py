@@ -40,9 +40,16 @@ def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects,
             (tenant, e.entity_id, orjson.dumps(e.types).decode(),
              orjson.dumps(e.scope).decode() if e.scope else None, e.created_at, e.modified_at,
              e.deleted_at) for e in records])
+    if effects.documents:
+        conn.executemany(
+            "INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, "
+            "(SELECT coalesce(max(seq), 0) + 1 FROM documents))",
+            [(kind, tenant, doc_id, orjson.dumps(doc).decode())
+             for kind, doc_id, doc in effects.documents])
     if effects.outbox:
         conn.executemany(SQLITE_OUTBOX_INSERT, [
-            (r.id, r.tenant, r.kind, orjson.dumps(r.body).decode(), r.created_at)
+            (r.id, r.tenant, r.kind,
+             orjson.dumps(r.body if r.stored is None else r.stored).decode(), r.created_at)
             for r in effects.outbox])
 
 
