@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Any
 import httpx
 
 from bench import LOOPBACK
-from bench.servers import free_port
+from bench.events import receiver
 
 TYPE = "BenchSensor"
 
@@ -45,7 +43,7 @@ async def _receiver_count(client: httpx.AsyncClient, base: str) -> int:
 
 
 async def scenario(subs: int, updates: int, rate: float, entities: int, workdir: Path,
-                   receiver: str, linger: float | None) -> dict[str, float]:
+                   receiver_url: str, linger: float | None) -> dict[str, float]:
     os.environ["CITYOS_INSECURE_NO_AUTH"] = "1"
     os.environ["CITYOS_NOTIFICATION_ALLOW"] = LOOPBACK
     if linger is not None:
@@ -69,8 +67,8 @@ async def scenario(subs: int, updates: int, rate: float, entities: int, workdir:
                 "id": f"urn:ngsi-ld:Subscription:fanout-{n}", "type": "Subscription",
                 "entities": [{"type": TYPE}],
                 "notification": {"format": "keyValues",
-                                 "endpoint": {"uri": f"{receiver}/notify"}}}, tm, None)
-        await http.post(f"{receiver}/reset")
+                                 "endpoint": {"uri": f"{receiver_url}/notify"}}}, tm, None)
+        await http.post(f"{receiver_url}/reset")
         interval = 1.0 / rate
         cpu0, wall0 = time.process_time(), time.monotonic()
         pending: set[asyncio.Task[Any]] = set()
@@ -88,9 +86,9 @@ async def scenario(subs: int, updates: int, rate: float, entities: int, workdir:
         await asyncio.gather(*pending)
         expected = updates * subs
         deadline = time.monotonic() + 120
-        while subs and await _receiver_count(http, receiver) < expected:
+        while subs and await _receiver_count(http, receiver_url) < expected:
             if time.monotonic() > deadline:
-                raise SystemExit(f"only {await _receiver_count(http, receiver)} of {expected} "
+                raise SystemExit(f"only {await _receiver_count(http, receiver_url)} of {expected} "
                                  "notified entities arrived")
             await asyncio.sleep(0.25)    # /stats returns every latency: poll rarely
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
@@ -108,23 +106,9 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=1000)
     parser.add_argument("--linger", type=float, default=None, help="notification linger, s")
     args = parser.parse_args()
-    port = free_port()
-    receiver = subprocess.Popen([sys.executable, "-m", "bench.receiver", "--port", str(port)],
-                                stdin=subprocess.DEVNULL)
-    base = f"http://{LOOPBACK}:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/stats", trust_env=False)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        with tempfile.TemporaryDirectory(prefix="cityos-fanout-") as tmp:
-            rows = [asyncio.run(scenario(s, args.updates, args.rate, args.entities, Path(tmp),
-                                         base, args.linger)) for s in args.subs]
-    finally:
-        receiver.terminate()
-        receiver.wait()
+    with receiver() as base, tempfile.TemporaryDirectory(prefix="cityos-fanout-") as tmp:
+        rows = [asyncio.run(scenario(s, args.updates, args.rate, args.entities, Path(tmp),
+                                     base, args.linger)) for s in args.subs]
     base_cpu = next((r["cpu_us_per_update"] for r in rows if r["subs"] == 0), None)
     print(f"{'subs':>5} {'CPU µs/update':>14} {'extra':>8} {'rate/s':>8} {'per POST':>9}")
     for r in rows:
