@@ -124,3 +124,27 @@ async def test_receiver_that_never_answers_times_out_and_loses_its_connection() 
         assert 0.3 <= waited < 1.0
         assert len(requests) == 1 and not http._busy and not http._idle.get("p")
         await http.close()
+
+
+def test_the_timeout_holds_in_a_second_event_loop() -> None:
+    """A sender used again under another loop (a restarted app) starts a sweeper there too."""
+    http = HttpSender(EndpointPolicy.from_settings(make_settings()), 0.3)
+
+    async def hang_once() -> None:
+        server, _, port = await serve(lambda n: b"")
+        async with server:
+            with pytest.raises(DeliveryFailed, match="no answer"):
+                await http.send(f"http://127.0.0.1:{port}/n", b"{}", JSON, pool="p")
+
+    first = asyncio.new_event_loop()          # not closed between uses: its sweeper stays pending
+    second = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(hang_once())
+        # the first loop's sweeper never runs here: without one of its own this would hang
+        second.run_until_complete(asyncio.wait_for(hang_once(), timeout=5))
+    finally:
+        for loop in (first, second):
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()

@@ -167,7 +167,8 @@ class HttpSender:
         the receiver's (2xx) status.  ``method`` replaces POST (NGSI v2's ``httpCustom``)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
-        if self._sweeper is None or self._sweeper.done():
+        sweeper = self._sweeper
+        if sweeper is None or sweeper.done() or sweeper.get_loop() is not loop:
             self._sweeper = loop.create_task(self._sweep(), name="notify-http-timeouts")
         target = self._resolved.get(uri)
         if target is None or target.expires <= time.monotonic():
