@@ -24,9 +24,10 @@ ever-growing backlog in memory.
 Cost: with 100 subscriptions matching every change, the notifier does 100 times the work of a
 write, so the per-item path is kept lean.  One :class:`NotifyItem` per outbox row (and trigger)
 is shared by every lane, so a renderer with ``encode`` (render.py) serializes the entity once
-for all subscriptions rendered alike; and a lane that has just sent waits ``linger`` seconds
-before its next notification, so under load changes go out in fewer, larger requests (an idle
-lane sends at once, so a lone change is not delayed).
+for all subscriptions rendered alike; and a lane that has just sent waits ``linger`` seconds,
+or its share of the ``send_rate`` budget when many lanes are busy, before its next
+notification, so under load changes go out in fewer, larger requests (an idle lane sends at
+once, so a lone change is not delayed).
 
 Throttling keeps every change: items arriving within ``throttling`` seconds of the last
 notification wait and go out together in the next one.  When one entity changed several times,
@@ -329,7 +330,7 @@ class Notifier:
         as much as 30 entities in one (mostly the socket write and the receiver it wakes, which
         in the benchmark shares the machine).  Signals of a busy broker were tried instead of a
         fixed budget and failed: at saturation the event loop ran timers under 3 ms late and its
-        thread was on the CPU only 60-70 % of the time (the rest waiting for the GIL).
+        thread was on the CPU only 60-70 % of the time (the rest waiting, for the GIL or I/O).
         """
         return max(self.linger, len(self._lanes) / self.send_rate)
 
