@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from cityos.core.problems import Forbidden, Unauthorized
+
 # -- actions and the OAuth scopes that carry them ------------------------------------------------
 ACTION_SCOPES: dict[str, str] = {
     "entity.read": "entities:read",
@@ -232,6 +234,19 @@ def acting_as(access: Access | None) -> Iterator[None]:
         yield
     finally:
         _current.reset(token)
+
+
+def calling_resident(signed_out: str, not_resident: str) -> tuple[Access, str]:
+    """The calling resident's access and owner urn, for the /me pages of their personal data:
+    401 with ``signed_out`` when nobody signed in, 403 with ``not_resident`` for a caller that
+    owns no personal data (a client, an operator)."""
+    access = _current.get()
+    if access is None:
+        raise Unauthorized(signed_out)
+    owner = access.principal.owner_urn
+    if owner is None:
+        raise Forbidden(not_resident)
+    return access, owner
 
 
 def caller_description() -> dict[str, Any] | None:

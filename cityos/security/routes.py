@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cityos.core.access import current_access
+from cityos.core.access import calling_resident, current_access
 from cityos.core.http import json_response
 from cityos.core.instants import aware_instant
-from cityos.core.problems import BadRequestData, Forbidden, ServiceUnavailable, Unauthorized
+from cityos.core.problems import BadRequestData, Forbidden, ServiceUnavailable
 from cityos.security.audit import AuditLog, AuditQuery, public_record
 
 DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET = 100, 1000, 1_000_000
@@ -69,12 +69,8 @@ async def _page(request: Request, query: AuditQuery) -> Response:
 
 async def my_audit(request: Request) -> Response:
     """GET /me/audit: who used the caller's personal data, for what, when."""
-    access = current_access()
-    if access is None:
-        raise Unauthorized("sign in to see your audit trail")
-    owner = access.principal.owner_urn
-    if owner is None:
-        raise Forbidden("only residents' accounts own personal data")
+    _, owner = calling_resident("sign in to see your audit trail",
+                                "only residents' accounts own personal data")
     return await _page(request, AuditQuery(owner_id=owner, since_ms=_time_param(request, "from"),
                                            until_ms=_time_param(request, "to")))
 

@@ -21,7 +21,7 @@ from cityos.auth.consent.page import render_page
 from cityos.auth.consent.receipt import sign_receipt
 from cityos.auth.consent.store import ConsentStore
 from cityos.auth.directory.models import Purpose
-from cityos.core.access import PD_CATEGORIES, Access, current_access
+from cityos.core.access import PD_CATEGORIES, Access, calling_resident
 from cityos.core.http import json_response
 from cityos.core.instants import aware_instant
 from cityos.core.problems import (
@@ -29,7 +29,6 @@ from cityos.core.problems import (
     Forbidden,
     ResourceNotFound,
     ServiceUnavailable,
-    Unauthorized,
 )
 
 MAX_DAYS = 3650
@@ -45,12 +44,8 @@ def _runtime(request: Request) -> Any:
 
 def _resident() -> tuple[Access, str]:
     """The calling resident and their owner urn (401/403 for anyone else)."""
-    access = current_access()
-    if access is None:
-        raise Unauthorized("sign in to manage your consents")
-    owner = access.principal.owner_urn
-    if owner is None:
-        raise Forbidden("consents belong to residents' accounts")
+    access, owner = calling_resident("sign in to manage your consents",
+                                     "consents belong to residents' accounts")
     if not access.principal.allows_scope("consent"):
         raise Forbidden("this token lacks the 'consent' scope", headers={
             "WWW-Authenticate": 'Bearer error="insufficient_scope", scope="consent"'})
