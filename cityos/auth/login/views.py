@@ -51,6 +51,16 @@ async def _need_session(part: LoginPart, request: Request,
     return None, error_page(request, 401, "session_needed")
 
 
+async def _form_and_session(part: LoginPart, request: Request) -> tuple[
+        dict[str, str], str | None, Session | None, Response | None]:
+    """The posted form (empty for a GET), its checked ``next`` and the caller's session; without
+    a session, the response to answer instead (see :func:`_need_session`)."""
+    form = await read_form(request) if request.method == "POST" else {}
+    next_url = safe_next(form.get("next") if form else request.query_params.get("next"))
+    session, problem = await _need_session(part, request, next_url)
+    return form, next_url, session, problem
+
+
 # -- password login ------------------------------------------------------------------------------
 async def login(part: LoginPart, request: Request) -> Response:
     cookies = part.cookies
@@ -102,9 +112,7 @@ def _login_form(part: LoginPart, request: Request, pre: str, next_url: str | Non
 
 # -- TOTP challenge ------------------------------------------------------------------------------
 async def mfa(part: LoginPart, request: Request) -> Response:
-    form = await read_form(request) if request.method == "POST" else {}
-    next_url = safe_next(form.get("next") if form else request.query_params.get("next"))
-    session, problem = await _need_session(part, request, next_url)
+    form, next_url, session, problem = await _form_and_session(part, request)
     if session is None:
         return problem or error_page(request, 401, "session_needed")
     if not await part.totp.enrolled(session.account_id):
@@ -140,9 +148,7 @@ async def _second_factor(part: LoginPart, session: Session, code: str) -> bool:
 
 # -- TOTP enrolment ------------------------------------------------------------------------------
 async def mfa_setup(part: LoginPart, request: Request) -> Response:
-    form = await read_form(request) if request.method == "POST" else {}
-    next_url = safe_next(form.get("next") if form else request.query_params.get("next"))
-    session, problem = await _need_session(part, request, next_url)
+    form, next_url, session, problem = await _form_and_session(part, request)
     if session is None:
         return problem or error_page(request, 401, "session_needed")
     now = int(time.time())
@@ -191,9 +197,7 @@ def _scan_page(part: LoginPart, request: Request, session: Session, username: st
 
 # -- approval ------------------------------------------------------------------------------------
 async def approve(part: LoginPart, request: Request) -> Response:
-    form = await read_form(request) if request.method == "POST" else {}
-    next_url = safe_next(form.get("next") if form else request.query_params.get("next"))
-    session, problem = await _need_session(part, request, next_url)
+    form, next_url, session, problem = await _form_and_session(part, request)
     if session is None or next_url is None:
         return problem or error_page(request, 400, detail="next must be an authorization request")
     try:
