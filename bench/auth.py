@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.loadgen import Req, Stats, arun, run_load
+from bench.loadgen import Req, Stats, measure_round
 from bench.servers import engines, report, running_server
 
 LD = "/ngsi-ld/v1"
@@ -92,14 +92,9 @@ def run_engine(urls: dict[str, tuple[str, Path]], args: argparse.Namespace) -> d
         for scenario in ("get", "query", "update"):
             for _round in range(args.rounds):
                 for mode in MODES:
-                    stats = arun(run_load(bases[mode], makers[mode][scenario],
-                                          concurrency=args.concurrency,
-                                          duration=args.duration / args.rounds,
-                                          max_requests=1_000_000, warmup=0.5))
-                    if stats.errors:
-                        raise RuntimeError(f"{scenario} {mode}: {stats.error_samples[:2]}")
-                    key = f"{scenario}/{mode}"
-                    out[key] = out[key].merged(stats) if key in out else stats
+                    measure_round(out, f"{scenario}/{mode}", bases[mode], makers[mode][scenario],
+                                  concurrency=args.concurrency,
+                                  seconds=args.duration / args.rounds)
             off, on = out[f"{scenario}/auth off"], out[f"{scenario}/auth on"]
             print(f"  {scenario:7} off {off.rate:7.0f} req/s  on {on.rate:7.0f} req/s  "
                   f"on/off {on.rate / off.rate:.3f}", flush=True)

@@ -182,6 +182,20 @@ def describe_errors(stats: Stats) -> Any:
     return {"status_counts": stats.status_counts, "samples": stats.error_samples}
 
 
+def measure_round(out: dict[str, Stats], key: str, base: str, make: Callable[[int], Req], *,
+                  concurrency: int, seconds: float) -> None:
+    """One round of ``make`` against ``base`` for ``seconds``, merged into ``out[key]``.
+
+    For benchmarks whose contenders take turns in short rounds, so that a change in the
+    machine's load weighs on each alike; any non-2xx answer stops the benchmark.
+    """
+    stats = arun(run_load(base, make, concurrency=concurrency, duration=seconds,
+                          max_requests=1_000_000, warmup=0.5))
+    if stats.errors:
+        raise RuntimeError(f"{key}: {stats.error_samples[:2]}")
+    out[key] = out[key].merged(stats) if key in out else stats
+
+
 def arun(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on a fresh event loop (uvloop when installed, as the server uses)."""
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.loadgen import Req, Stats, arun, run_load
+from bench.loadgen import Req, Stats, measure_round
 from bench.servers import engines, report, running_server
 
 LD = "/ngsi-ld/v1"
@@ -81,15 +81,10 @@ def run_engine(database_url: str, workdir: Path, args: argparse.Namespace) -> di
             # processes) weighs on both alike and the ratio stays meaningful
             for round_no in range(args.rounds):
                 for face, make in faces.items():
-                    offset = round_no * 1_000_000
-                    stats = arun(run_load(server.base, _shifted(make, offset),
-                                          concurrency=args.concurrency,
-                                          duration=args.duration / args.rounds,
-                                          max_requests=1_000_000, warmup=0.5))
-                    if stats.errors:
-                        raise RuntimeError(f"{scenario} {face}: {stats.error_samples[:2]}")
-                    key = f"{scenario}/{face}"
-                    out[key] = out[key].merged(stats) if key in out else stats
+                    measure_round(out, f"{scenario}/{face}", server.base,
+                                  _shifted(make, round_no * 1_000_000),
+                                  concurrency=args.concurrency,
+                                  seconds=args.duration / args.rounds)
             for face in faces:
                 stats = out[f"{scenario}/{face}"]
                 print(f"  {scenario:7} {face:8} {stats.rate:8.0f} req/s  "
