@@ -176,8 +176,9 @@ def drain(recv: str, expected: int, timeout: float = 120.0) -> dict[str, Any]:
     """Wait until the receiver saw ``expected`` entities (or the timeout); its stats."""
     deadline = time.monotonic() + timeout
     while True:
-        stats: dict[str, Any] = httpx.get(f"{recv}/stats", timeout=30).json()
-        if stats["entities"] >= expected or time.monotonic() > deadline:
+        counts: dict[str, Any] = httpx.get(f"{recv}/count", timeout=30).json()
+        if counts["entities"] >= expected or time.monotonic() > deadline:
+            stats: dict[str, Any] = httpx.get(f"{recv}/stats", timeout=30).json()
             return stats
         time.sleep(0.5)
 

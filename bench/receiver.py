@@ -3,7 +3,8 @@
 It runs in its own process so that receiving does not compete with the load generator's event
 loop.  Every notified entity carries the wall-clock time at which its update was sent (the
 attribute ``sentAt``); the receiver records ``arrival - sentAt`` per entity.  ``GET /stats``
-returns the count and the latencies; ``POST /reset`` forgets them.
+returns the count and the latencies, ``GET /count`` the counts alone (cheap to poll);
+``POST /reset`` forgets them.
 
 The receiver shares the benchmark machine's two cores with the broker and the load generator,
 while a city's receivers run elsewhere.  So it is kept lean: a bare asyncio protocol on uvloop
@@ -77,10 +78,11 @@ class Receiver(asyncio.Protocol):
         if method == b"POST" and path == b"/notify":
             self.tally.add(orjson.loads(body))
             self.transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")
-        elif method == b"GET" and path == b"/stats":
+        elif method == b"GET" and path in (b"/stats", b"/count"):
             answer = orjson.dumps({"notifications": self.tally.notifications,
                                    "entities": self.tally.entities,
-                                   "latencies": self.tally.latencies})
+                                   **({"latencies": self.tally.latencies}
+                                      if path == b"/stats" else {})})
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
         elif method == b"POST" and path == b"/reset":

@@ -95,6 +95,18 @@ class Pending:
     row_id: str | None
 
 
+@dataclass(slots=True)
+class _Run:
+    """Consecutive submitted rows that fired the same subscriptions: per trigger, their items."""
+
+    entries: Any                       # the (subscription id, trigger) pairs the rows share
+    tenant: str
+    by_trigger: dict[str, list[Pending]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_trigger = {trigger: [] for _, trigger in self.entries}
+
+
 @dataclass
 class Lane:
     """One subscription's queue and its single worker."""
@@ -154,6 +166,8 @@ class Notifier:
         self._done: list[str] = []                 # finished rows not yet deleted
         self._done_set: set[str] = set()
         self._done_wake = asyncio.Event()
+        self._incoming: list[_Run] = []            # submitted, not yet on their lanes
+        self._drain_due = False
         self._failing: set[Key] = set()            # last batch given up: single attempts
         self._fanouts: dict[tuple[str, str], list[Any]] = {}   # (tenant, key) -> stored pairs
         self._last_send: dict[Key, float] = {}     # monotonic start of each lane's last send
@@ -174,6 +188,7 @@ class Notifier:
         except Exception:
             log.warning("could not load notification counters", exc_info=True)
         await self._recover()
+        self._drain_incoming()
         for lane in self._lanes.values():          # rows submitted before start()
             if lane.task is None and lane.items:
                 lane.task = asyncio.create_task(self._work(lane), name=f"notify-{lane.key[1]}")
@@ -201,7 +216,15 @@ class Notifier:
 
     # -- input ---------------------------------------------------------------------------------
     def submit(self, rows: Iterable[OutboxRow]) -> None:
-        """Queue the work of committed outbox rows (call on the event loop, after the commit)."""
+        """Queue the work of committed outbox rows (call on the event loop, after the commit).
+
+        The items reach their lanes on the loop's next turn (:meth:`_drain_incoming`, scheduled
+        before the writer's answer wakes its caller): a group commit announces its writes one by
+        one, and consecutive rows that fired the same subscriptions (the registry hands out one
+        tuple per alike match) then go to each lane as one run, one step per subscription
+        instead of one per row and subscription.
+        """
+        incoming = self._incoming
         for row in rows:
             if row.kind != NOTIFY or row.id in self._rows or row.id in self._done_set:
                 continue                            # not ours, or already being worked on
@@ -215,23 +238,39 @@ class Notifier:
             if not entries:
                 self._row_finished(row.id)
                 continue
+            run = incoming[-1] if incoming else None
+            if run is None or run.entries is not entries or run.tenant != row.tenant:
+                run = _Run(entries, row.tenant)
+                incoming.append(run)
             entity = body.get("entity") or {}
             previous = body.get("previous")
-            # one item and one Pending per trigger, shared by the lanes (never changed after):
+            # one item and one Pending per trigger, shared by the lanes (never changed after)
+            for trigger, pendings in run.by_trigger.items():
+                pendings.append(Pending(NotifyItem(entity, previous, trigger), row.id))
+        if incoming and not self._drain_due:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:                    # no loop (a synchronous caller): at once
+                self._drain_incoming()
+                return
+            self._drain_due = True
+            loop.call_soon(self._drain_incoming)
+
+    def _drain_incoming(self) -> None:
+        """Hand the submitted runs to their lanes, in the order the rows were submitted."""
+        self._drain_due = False
+        runs, self._incoming = self._incoming, []
+        lanes, failing = self._lanes, self._failing
+        for run in runs:
+            by_trigger, tenant = run.by_trigger, run.tenant
             # with 100 subscriptions matching every update this loop is the notifier's hot spot
-            pendings: dict[str, Pending] = {}
-            lanes, failing, tenant = self._lanes, self._failing, row.tenant
-            for sub_id, trigger in entries:
-                pending = pendings.get(trigger)
-                if pending is None:
-                    pending = pendings[trigger] = Pending(NotifyItem(entity, previous, trigger),
-                                                          row.id)
+            for sub_id, trigger in run.entries:
                 key = (tenant, sub_id)
                 lane = lanes.get(key)
                 if lane is not None and lane.task is not None and key not in failing:
-                    lane.items.append(pending)      # its worker is running and will take it
+                    lane.items.extend(by_trigger[trigger])   # its worker will take them
                 else:
-                    self._enqueue(key, pending)
+                    self._enqueue(key, by_trigger[trigger])
 
     def subscription_changed(self, sub: Subscription) -> None:
         """A subscription was created or updated: (re)start or stop its periodic task."""
@@ -273,11 +312,11 @@ class Notifier:
                 "backlog": backlog}
 
     # -- lanes ---------------------------------------------------------------------------------
-    def _enqueue(self, key: Key, pending: Pending) -> None:
+    def _enqueue(self, key: Key, pendings: list[Pending]) -> None:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(key)
-        lane.items.append(pending)
+        lane.items.extend(pendings)
         if key in self._failing and len(lane.items) > self.failing_backlog:
             # A receiver that is down gets one attempt per batch; under a steady stream of
             # changes its queue would still grow without end.  Past the cap the oldest items are
@@ -291,9 +330,20 @@ class Notifier:
             lane.task = asyncio.create_task(self._work(lane), name=f"notify-{key[1]}")
 
     async def _work(self, lane: Lane) -> None:
-        """Drain one lane: throttle, batch, deliver; exit when it is empty."""
+        """Drain one lane: throttle, batch, deliver; exit when it stays empty for a linger."""
         try:
-            while lane.items:
+            while True:
+                if not lane.items:
+                    # A lane that has just sent waits its linger anyway; waiting it here keeps
+                    # the worker for the changes that arrive meanwhile.  Ending at once and
+                    # starting a new task for the next change cost ~5 % of the broker's CPU
+                    # with 100 subscriptions matching every update.
+                    idle = self._last_send.get(lane.key, 0.0) + self._linger() - time.monotonic()
+                    if idle <= 0:
+                        break
+                    await asyncio.sleep(idle)
+                    if not lane.items:
+                        break
                 sub = self.registry.get(*lane.key)
                 if sub is None or self.registry.status(sub) in SKIPPED_STATUSES:
                     self._finish(lane.items)        # gone, paused or expired: nothing to send

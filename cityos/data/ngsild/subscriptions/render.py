@@ -22,6 +22,7 @@ subscriptions rendered alike (the usual case) reuse the bytes, and the body is a
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -151,6 +152,26 @@ def render_key(sub: Subscription, tm: TermMap) -> tuple[Any, ...]:
             sub.lang, sub.show_changes, sub.dataset_ids, tm)
 
 
+_KEY_IDS: dict[tuple[Any, ...], int] = {}
+_NEXT_KEY_ID = itertools.count()
+
+
+def _key_id(key: tuple[Any, ...]) -> int:
+    """A small number standing for a render key in ``NotifyItem.rendered``.
+
+    Looking an item's bytes up by the key itself hashed its ten members once per item and
+    subscription (a tuple does not keep its hash).  Numbers are never reused: when the table is
+    cleared (it only bounds memory), an equal key gets a new number and an item alive across
+    the clearing is at worst serialized twice, never confused with another rendering.
+    """
+    number = _KEY_IDS.get(key)
+    if number is None:
+        if len(_KEY_IDS) > 10_000:
+            _KEY_IDS.clear()
+        number = _KEY_IDS[key] = next(_NEXT_KEY_ID)
+    return number
+
+
 @dataclass(slots=True)
 class Prepared:
     """What ``encode`` needs of a subscription, worked out once (kept on the subscription)."""
@@ -158,7 +179,7 @@ class Prepared:
     term_map: Any                 # the sub.term_map this was prepared for
     tm: TermMap
     opts: RenderOptions
-    key: tuple[Any, ...]
+    key: int                      # _key_id(render_key(...))
     head: bytes                   # '","type":"Notification","subscriptionId":...,"notifiedAt":"'
     tail: bytes                   # ',"@context":...}' or '}'
     headers: dict[str, str]       # shared by every send: never mutate
@@ -176,7 +197,8 @@ def _prepare(sub: Subscription) -> Prepared:
         tail = b',"@context":' + orjson.dumps(context) + b"}"
     head = (b'","type":"Notification","subscriptionId":' + orjson.dumps(sub.id)
             + b',"notifiedAt":"')
-    prepared = Prepared(sub.term_map, tm, opts, render_key(sub, tm), head, tail, _headers(sub))
+    prepared = Prepared(sub.term_map, tm, opts, _key_id(render_key(sub, tm)), head, tail,
+                        _headers(sub))
     sub.prepared = prepared
     return prepared
 
