@@ -62,3 +62,23 @@ async def test_metrics_show_the_wait_of_a_lane_that_has_just_sent() -> None:
             await eventually(lambda: notifier.metrics()["lingerMs"] == 10.0)
     assert idle == 10.0                  # no lane has work: the linger
     assert busy == 500.0                 # 10 lanes with work at 20 requests/s
+
+
+def test_lanes_that_have_sent_wait_for_one_shared_tick() -> None:
+    import time
+
+    notifier = Notifier(MemoryStore(), Registry(), render, make_settings(), linger=0.05,
+                        send_rate=10_000.0)
+    period = 0.05
+    now = time.monotonic()
+    tick = now // period * period                 # the last tick of the shared clock
+    # two lanes that sent early and late in the same period wait for the same next tick
+    notifier._last_send[("", "early")] = tick + 0.1 * (now - tick)
+    notifier._last_send[("", "late")] = tick + 0.9 * (now - tick)
+    for key in (("", "early"), ("", "late")):
+        due = time.monotonic() + notifier._until_next_send(key)
+        assert abs(due - (tick + period)) < 0.002
+    # a lane that has not sent for a period sends at once
+    notifier._last_send[("", "idle")] = now - 2 * period
+    assert notifier._until_next_send(("", "idle")) <= 0
+    assert notifier._until_next_send(("", "never")) <= 0

@@ -183,3 +183,30 @@ def test_default_term_map_is_the_subscriptions_own() -> None:
     sub.term_map = TM
     body, _ = render_notification(sub, [NotifyItem(spot(), None, "attributeCreated")])
     assert body["data"][0]["type"] == "ParkingSpot"
+
+
+def test_alike_subscriptions_share_a_batch_without_mixing_up_others() -> None:
+    import orjson
+
+    first, second = make_sub({"format": "keyValues"}), make_sub({"format": "keyValues"})
+    second.id = "urn:ngsi-ld:Subscription:render-2"
+    normalized = make_sub()
+    for sub in (first, second, normalized):
+        sub.term_map = TM                                      # as the registry resolves it
+    items = [NotifyItem(spot(n)) for n in range(3)]
+
+    def data(sub: Subscription, batch: list[NotifyItem]) -> list[Any]:
+        body, _ = render_notification.encode(sub, batch)
+        decoded = orjson.loads(body)
+        assert decoded["subscriptionId"] == sub.id
+        return [entity["occupancy"] for entity in decoded["data"]]
+
+    assert data(first, items) == [0, 1, 2]
+    assert data(second, list(items)) == [0, 1, 2]            # the same batch, another list
+    # the same first item followed by other ones is another batch
+    assert data(second, [items[0], NotifyItem(spot(9))]) == [0, 9]
+    assert data(second, items[:2]) == [0, 1]
+    # a subscription rendering its entities otherwise never gets the keyValues bytes
+    body, _ = render_notification.encode(normalized, items)
+    occupancy = orjson.loads(body)["data"][0]["occupancy"]
+    assert occupancy["type"] == "Property" and occupancy["value"] == 0

@@ -338,7 +338,7 @@ class Notifier:
                     # the worker for the changes that arrive meanwhile.  Ending at once and
                     # starting a new task for the next change cost ~5 % of the broker's CPU
                     # with 100 subscriptions matching every update.
-                    idle = self._last_send.get(lane.key, 0.0) + self._linger() - time.monotonic()
+                    idle = self._until_next_send(lane.key)
                     if idle <= 0:
                         break
                     await asyncio.sleep(idle)
@@ -351,7 +351,7 @@ class Notifier:
                     break
                 wait = self._throttle_wait(sub)
                 if wait <= 0 and len(lane.items) < self.batch_max:
-                    wait = self._last_send.get(lane.key, 0.0) + self._linger() - time.monotonic()
+                    wait = self._until_next_send(lane.key)
                 if wait > 0:
                     await asyncio.sleep(wait)       # changes arriving meanwhile join the batch
                     continue
@@ -370,6 +370,22 @@ class Notifier:
             lane.task = None
             if not lane.items and not lane.in_flight and self._lanes.get(lane.key) is lane:
                 del self._lanes[lane.key]           # idle lanes cost nothing
+
+    def _until_next_send(self, key: Key) -> float:
+        """Seconds until a lane that has sent may send again (0 or less: at once).
+
+        A lane that sent within the last period waits for the next tick of a clock all lanes
+        share (the multiples of the period), not for its own last send plus the period: lanes
+        fed the same changes then send in the same tick with the same items, and their ``data``
+        is serialized once for all of them (the batch cache in subscriptions/render.py).  A lane
+        that has not sent for a period sends at once, so a lone change is not delayed.
+        """
+        period = self._linger()
+        last = self._last_send.get(key, 0.0)
+        now = time.monotonic()
+        if last + period <= now:
+            return 0.0
+        return (last // period + 1) * period - now
 
     def _linger(self) -> float:
         """How long a lane that has just sent waits before its next notification.
