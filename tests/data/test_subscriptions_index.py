@@ -63,6 +63,29 @@ def test_alike_subscriptions_by_id_fire_together() -> None:
     assert fire(registry, before, changed(before, name="元町")) == []
 
 
+def test_one_alike_group_firing_alone_hands_out_the_same_tuple_every_time() -> None:
+    from cityos.data.ngsild.history import attribute_changes
+    from cityos.data.ngsild.store.base import Change
+
+    alike = {"entities": [{"type": "ParkingSpot"}]}
+    registry = registry_of(make_sub("a", **alike), make_sub("b", **alike))
+
+    def found(before: dict, after: dict) -> object:
+        return registry.match("", Change(after["id"], before, after),
+                              attribute_changes(before, after))
+
+    first, second = spot(1), spot(2)
+    one = found(first, changed(first, status="occupied"))
+    other = found(second, changed(second, status="free"))
+    assert one is other and isinstance(one, tuple) and len(one) == 2
+    # a second group firing too: a fresh answer holding both, each subscription once
+    registry.put(make_sub("watcher", entities=[{"type": "ParkingSpot"}],
+                          watchedAttributes=["status"]))
+    both = found(first, changed(first, status="occupied"))
+    assert both is not one and sorted(s.rsplit(":", 1)[1] for s, _ in both) == [
+        "a", "b", "watcher"]
+
+
 def test_adding_pausing_replacing_and_removing_keep_the_id_index_exact() -> None:
     registry = SubscriptionRegistry()
     sub = make_sub("s", entities=[{"id": SPOT_1}])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from cityos.core.ids import unique_id
@@ -48,7 +48,8 @@ def forget_temporal_record(tenant: str, entity_id: str) -> None:
 class Matcher(Protocol):
     """The subscription registry's hot path."""
 
-    def match(self, tenant: str, change: Change, kinds: dict[str, str]) -> list[tuple[str, str]]:
+    def match(self, tenant: str, change: Change,
+              kinds: dict[str, str]) -> Sequence[tuple[str, str]]:
         """(subscription id, trigger) for every subscription this change fires."""
 
 

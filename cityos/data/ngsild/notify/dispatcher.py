@@ -96,15 +96,33 @@ class Pending:
 
 
 @dataclass(slots=True)
+class _Fanout:
+    """What a row's (subscription id, trigger) pairs mean for the lanes, worked out once.
+
+    Kept per tuple of pairs (the registry hands out one tuple per alike match, so a stream of
+    changes reuses a few); rows read back from the outbox carry lists and get a fresh one.
+    """
+
+    entries: Any                       # the pairs (held: their id is the cache key)
+    tenant: str
+    triggers: tuple[str, ...]          # distinct triggers
+    lanes: list[tuple[Key, str]]       # ((tenant, subscription id), trigger) per pair
+
+
+@dataclass(slots=True)
 class _Run:
     """Consecutive submitted rows that fired the same subscriptions: per trigger, their items."""
 
-    entries: Any                       # the (subscription id, trigger) pairs the rows share
-    tenant: str
+    fanout: _Fanout
     by_trigger: dict[str, list[Pending]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.by_trigger = {trigger: [] for _, trigger in self.entries}
+        self.by_trigger = {trigger: [] for trigger in self.fanout.triggers}
+
+
+def _new_fanout(entries: Any, tenant: str) -> _Fanout:
+    return _Fanout(entries, tenant, tuple(dict.fromkeys(t for _, t in entries)),
+                   [((tenant, sub_id), trigger) for sub_id, trigger in entries])
 
 
 @dataclass
@@ -167,6 +185,7 @@ class Notifier:
         self._done_set: set[str] = set()
         self._done_wake = asyncio.Event()
         self._incoming: list[_Run] = []            # submitted, not yet on their lanes
+        self._fanout_cache: dict[tuple[int, str], _Fanout] = {}
         self._drain_due = False
         self._failing: set[Key] = set()            # last batch given up: single attempts
         self._fanouts: dict[tuple[str, str], list[Any]] = {}   # (tenant, key) -> stored pairs
@@ -239,8 +258,9 @@ class Notifier:
                 self._row_finished(row.id)
                 continue
             run = incoming[-1] if incoming else None
-            if run is None or run.entries is not entries or run.tenant != row.tenant:
-                run = _Run(entries, row.tenant)
+            if run is None or run.fanout.entries is not entries or \
+                    run.fanout.tenant != row.tenant:
+                run = _Run(self._fanout_of(entries, row.tenant))
                 incoming.append(run)
             entity = body.get("entity") or {}
             previous = body.get("previous")
@@ -256,16 +276,25 @@ class Notifier:
             self._drain_due = True
             loop.call_soon(self._drain_incoming)
 
+    def _fanout_of(self, entries: Any, tenant: str) -> _Fanout:
+        if type(entries) is not tuple:              # a list read back: used once
+            return _new_fanout(entries, tenant)
+        fanout = self._fanout_cache.get((id(entries), tenant))
+        if fanout is None or fanout.entries is not entries:
+            if len(self._fanout_cache) > 1000:     # alike matches are few; this bounds memory
+                self._fanout_cache.clear()
+            fanout = self._fanout_cache[(id(entries), tenant)] = _new_fanout(entries, tenant)
+        return fanout
+
     def _drain_incoming(self) -> None:
         """Hand the submitted runs to their lanes, in the order the rows were submitted."""
         self._drain_due = False
         runs, self._incoming = self._incoming, []
         lanes, failing = self._lanes, self._failing
         for run in runs:
-            by_trigger, tenant = run.by_trigger, run.tenant
+            by_trigger = run.by_trigger
             # with 100 subscriptions matching every update this loop is the notifier's hot spot
-            for sub_id, trigger in run.entries:
-                key = (tenant, sub_id)
+            for key, trigger in run.fanout.lanes:
                 lane = lanes.get(key)
                 if lane is not None and lane.task is not None and key not in failing:
                     lane.items.extend(by_trigger[trigger])   # its worker will take them

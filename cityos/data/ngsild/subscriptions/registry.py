@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cityos.core.problems import Problem
@@ -212,18 +212,24 @@ class SubscriptionRegistry:
         self._index = index
 
     # -- the hot path -----------------------------------------------------------------------
-    def match(self, tenant: str, change: Change, kinds: dict[str, str]) -> list[tuple[str, str]]:
+    def match(self, tenant: str, change: Change,
+              kinds: dict[str, str]) -> Sequence[tuple[str, str]]:
         """(subscription id, trigger) of every subscription of ``tenant`` that ``change`` fires.
 
         Only active, unexpired, non-periodic subscriptions are considered.  Selectors, ``q``,
         ``geoQ`` and ``scopeQ`` are evaluated on the entity after the change (before it, for a
         deletion).  ``kinds``: attribute IRI -> created / updated / deleted.
+
+        When one group of alike subscriptions fired and nothing else, the answer is that
+        group's prebuilt tuple itself, the same object change after change: the notifier hands
+        a run of such changes to each subscription's queue in one step (notify/dispatcher.py).
         """
         index = self._index.get(tenant, EMPTY)
         entity = change.after if change.after is not None else change.before
         if entity is None or index.empty:
             return []
         fired: list[tuple[str, str]] = []
+        alone: tuple[tuple[str, str], ...] | None = None   # one prebuilt tuple, nothing else
         now: int | None = None
         candidates: list[tuple[Compiled, ...]] = []
         if index.by_id:
@@ -254,15 +260,24 @@ class SubscriptionRegistry:
                     if pairs is None:    # a race builds the same tuple twice: harmless
                         pairs = compiled.fired[trigger] = tuple(
                             (sub.id, trigger) for sub in compiled.members)
+                    if not fired and alone is None:
+                        alone = pairs
+                        continue
+                    if alone is not None:
+                        fired.extend(alone)
+                        alone = None
                     fired.extend(pairs)
                     continue
+                if alone is not None:            # keep the order the groups fired in
+                    fired.extend(alone)
+                    alone = None
                 for sub in compiled.members:
                     if sub.expires_at is not None:
                         now = now if now is not None else now_micros()
                         if sub.expires_at <= now:
                             continue
                     fired.append((sub.id, trigger))
-        return fired
+        return alone if alone is not None else fired
 
 
 async def compaction_term_map(sub: Subscription, resolver: ContextResolver) -> TermMap:
