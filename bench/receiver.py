@@ -24,6 +24,8 @@ import httptools
 import orjson
 import uvloop
 
+from cityos.ops.gc_tuning import tune_garbage_collector
+
 
 class Tally:
     """What arrived."""
@@ -106,6 +108,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Count and time benchmark notifications.")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    # the receiver's own collector pauses would count as notification latency (ADR 0014)
+    tune_garbage_collector(20_000)
     uvloop.run(serve(args.port))
 
 

@@ -44,6 +44,7 @@ from cityos.data.ngsiv2 import resolve_names as resolve_v2_names
 from cityos.ingest.importers import ROUTES as IMPORT_ROUTES
 from cityos.ingest.iot import ROUTES as IOT_ROUTES
 from cityos.ingest.iot import IotRuntime
+from cityos.ops.gc_tuning import tune_garbage_collector
 
 log = logging.getLogger("cityos")
 INSECURE_WARNING = """
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> 
     (ADR 0012 §12: local commands act as the system).
     """
     settings = settings or Settings.load()
+    tune_garbage_collector(settings.gc_young_threshold)   # process-wide: this is its server
     store = open_entity_store(settings)
     resolver = ContextResolver(fetch_timeout=settings.context_fetch_timeout,
                                cache_ttl=settings.context_cache_ttl,

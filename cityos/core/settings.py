@@ -52,6 +52,10 @@ class Settings:
     history_retention: str = _setting(
         "", "History kept per entity type, e.g. 'WeatherObserved=P30D,*=P5Y' (ISO 8601 durations;"
         " '*' for every other type). Empty: keep everything.")
+    gc_young_threshold: int = _setting(
+        20_000, "Allocations between collections of the garbage collector's young generation "
+        "(Python's default is 700, which promoted short-lived objects and caused full "
+        "collections of 50-100 ms under load; ADR 0014). 0 keeps Python's default.")
     notification_timeout: float = _setting(5.0, "Seconds one notification attempt may take.")
     notification_retries: int = _setting(
         6, "Attempts after the first before a notification is given up (and counted as failed).")
