@@ -111,6 +111,23 @@ def test_which_writes_rewrite_the_record(after: dict[str, Any] | None, rewritten
     assert isinstance(record, TemporalEntityIfMissing) is not rewritten
 
 
+@pytest.mark.parametrize(("after", "rewritten"), [
+    (_entity([NS + "Room"], None, 2.0), False),
+    (_entity([NS + "Room", NS + "Office"], None, 2.0), True),
+    (_entity([NS + "Room"], ["/kobe"], 2.0), True),
+    (None, True),
+])
+def test_a_known_record_is_not_even_built_for_a_plain_update(after: dict[str, Any] | None,
+                                                             rewritten: bool) -> None:
+    before = _entity([NS + "Room"], None, 1.0)
+    change = Change(entity_id=ROOM, before=before, after=after)
+    rows, record = history_rows(change, attribute_changes(before, after), 1, recorded=True)
+    assert rows                                  # the history itself is always kept
+    assert (record is not None) is rewritten
+    if record is not None:
+        assert not isinstance(record, TemporalEntityIfMissing)
+
+
 def test_known_record_is_not_sent_again() -> None:
     events = BrokerEvents(history=True)
     created = Change(entity_id=ROOM, before=None, after=_entity([NS + "Room"], None, 1.0))

@@ -87,7 +87,8 @@ class BrokerEvents:
         for change in changes:
             kinds = attribute_changes(change.before, change.after)
             if self.history:
-                rows, record = history_rows(change, kinds, now)
+                rows, record = history_rows(change, kinds, now,
+                                            recorded=(tenant, change.entity_id) in self._recorded)
                 effects.history.extend(rows)
                 if record is not None and not (isinstance(record, TemporalEntityIfMissing) and (
                         (tenant, change.entity_id) in self._recorded
