@@ -87,12 +87,12 @@ class BrokerEvents:
         for change in changes:
             kinds = attribute_changes(change.before, change.after)
             if self.history:
+                # a known record gives no insert-if-missing record (history_rows skips it)
                 rows, record = history_rows(change, kinds, now,
                                             recorded=(tenant, change.entity_id) in self._recorded)
                 effects.history.extend(rows)
-                if record is not None and not (isinstance(record, TemporalEntityIfMissing) and (
-                        (tenant, change.entity_id) in self._recorded
-                        or change.entity_id in records)):
+                if record is not None and not (isinstance(record, TemporalEntityIfMissing)
+                                               and change.entity_id in records):
                     records[change.entity_id] = record
             if self.matcher is None:
                 continue

@@ -94,6 +94,7 @@ CHECKPOINT_INTERVAL = 0.25      # seconds between background WAL checkpoints
 RESTART_FRAMES = 8192
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 RESTART_WAIT_MS = 200           # longest a RESTART checkpoint holds writers back, then retried
+BUSY_TIMEOUT_S = 30             # how long a connection waits for a lock held by another process
 log = logging.getLogger("cityos.store")
 SELECTIVE = 500  # an index condition matching fewer rows than this drives the scan
 
@@ -143,7 +144,7 @@ class SQLiteEntityStore(SQLiteTemporal):
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False, isolation_level=None,
-                               timeout=30)
+                               timeout=BUSY_TIMEOUT_S)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA cache_size=-65536")
@@ -234,7 +235,7 @@ class SQLiteEntityStore(SQLiteTemporal):
         except sqlite3.Error:
             log.warning("WAL restart checkpoint failed; retrying later", exc_info=True)
         finally:
-            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
 
     def _write_loop(self) -> None:
         conn = self._connect()

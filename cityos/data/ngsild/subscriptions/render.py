@@ -178,7 +178,7 @@ def _key_id(key: tuple[Any, ...]) -> int:
 # join nothing per item.  The entry holds its items, so the first item's id cannot be reused
 # while the entry lives; a hit is checked by comparing the lists (identity first, in C).
 BATCH_CACHE_SIZE = 512
-_BATCHES: dict[tuple[int, int] | None, tuple[list[NotifyItem], bytes]] = {}
+_BATCHES: dict[tuple[int, int], tuple[list[NotifyItem], bytes]] = {}
 
 
 @dataclass(slots=True)
@@ -220,7 +220,7 @@ def encode_notification(sub: Subscription, items: list[NotifyItem], *,
     """
     prepared = _prepare(sub)
     key = prepared.key
-    batch_key = (key, id(items[0])) if items else None
+    batch_key = (key, id(items[0]) if items else 0)    # no object has id 0
     cached = _BATCHES.get(batch_key)
     if cached is not None and cached[0] == items:
         data = cached[1]
@@ -235,10 +235,9 @@ def encode_notification(sub: Subscription, items: list[NotifyItem], *,
         reason = _trigger_reason(items)
         data = b"".join((b",".join(parts), b"]", b"" if reason is None
                          else b',"triggerReason":' + orjson.dumps(reason)))
-        if batch_key is not None:
-            if len(_BATCHES) > BATCH_CACHE_SIZE:
-                _BATCHES.clear()
-            _BATCHES[batch_key] = (items, data)
+        if len(_BATCHES) > BATCH_CACHE_SIZE:
+            _BATCHES.clear()
+        _BATCHES[batch_key] = (items, data)
     body = b"".join((b'{"id":"', _notification_id().encode(), prepared.head,
                      (notified_at or _now()).encode(), b'","data":[', data, prepared.tail))
     return body, prepared.headers
