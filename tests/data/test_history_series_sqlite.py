@@ -214,8 +214,10 @@ async def test_migrated_history_takes_new_rows(tmp_path: Path) -> None:
 
 def temperature_rows(path: Path) -> int:
     with sqlite3.connect(path) as conn:
+        # new rows wait in history_pending before they move to attr_history
         count: int = conn.execute(
-            "SELECT count(*) FROM attr_history h JOIN history_series s ON s.sid = h.sid "
+            "SELECT count(*) FROM (SELECT sid FROM attr_history UNION ALL "
+            "SELECT sid FROM history_pending) h JOIN history_series s ON s.sid = h.sid "
             "WHERE s.tenant = '' AND s.attr = ?", (TEMP,)).fetchone()[0]
     return count
 

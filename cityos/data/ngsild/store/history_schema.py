@@ -49,6 +49,16 @@ def split_records(records: list[TemporalEntityRow]) -> list[tuple[list[TemporalE
 # find the sid through the store's cache (``sqlite_series.py``), readers through the UNIQUE
 # index of ``history_series``.  ``num`` stays a generated column: computing it in Python at insert
 # time measured no cheaper (within the noise of ~17 µs per row) and could be forgotten by a writer.
+#
+# New rows go to ``history_pending`` (no index but ``sid``) and move to ``attr_history`` a series
+# at a time, once it has ``MOVE_AT`` rows waiting, inside the write that completes the batch
+# (``sqlite_series.py``).  Once every series owns whole index pages, a row inserted straight into
+# attr_history lands on its series' last page in the middle of each sid-led B-tree: every row
+# dirtied its own pages in both indexes, page splits there rewrote their neighbours too, and each
+# group commit wrote all of them to the WAL and the checkpoint again.  Measured (2,000 series, 60
+# rows per commit, 300k-450k rows): 6.4 WAL frames and 140 µs of insert plus checkpoint per row,
+# growing with the table; with the rows moved 16 at a time 0.43 frames and 12 µs, flat.  Readers
+# ask both tables (``sqlite_temporal._both``); ``num`` is VIRTUAL there, computed when read.
 SQLITE_HISTORY_TABLES = """
 CREATE TABLE IF NOT EXISTS temporal_entities (
     tenant TEXT NOT NULL, id TEXT NOT NULL, types TEXT NOT NULL, scope TEXT,
@@ -67,6 +77,15 @@ CREATE TABLE IF NOT EXISTS attr_history (
     num REAL GENERATED ALWAYS AS (CASE WHEN json_type(doc, '$.value') IN ('integer', 'real')
         THEN json_extract(doc, '$.value') END) STORED
 );
+CREATE TABLE IF NOT EXISTS history_pending (
+    rid INTEGER PRIMARY KEY, sid INTEGER NOT NULL,
+    dataset_id TEXT NOT NULL, instance_id TEXT NOT NULL, observed_at INTEGER,
+    created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    num REAL GENERATED ALWAYS AS (CASE WHEN json_type(doc, '$.value') IN ('integer', 'real')
+        THEN json_extract(doc, '$.value') END) VIRTUAL
+);
+CREATE INDEX IF NOT EXISTS history_pending_sid ON history_pending (sid);
 """
 # attr_history_obs_cover carries what aggregation reads (deleted, dataset_id, num), so numbers are
 # aggregated without visiting the table
@@ -86,9 +105,15 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 """
 
-SQLITE_HISTORY_INSERT = (
-    "INSERT INTO attr_history (sid, dataset_id, instance_id, observed_at, created_at, modified_at, "
-    "deleted, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_HISTORY_COLUMNS = "sid, dataset_id, instance_id, observed_at, created_at, modified_at, deleted, doc"
+# followed by one "(?, ?, ?, ?, ?, ?, ?, ?)" per row (sqlite_series.insert_history)
+SQLITE_HISTORY_INSERT = f"INSERT INTO history_pending ({_HISTORY_COLUMNS}) VALUES "
+# series' pending rows, oldest first, into the indexed table (fresh rids, in the same order);
+# both followed by the "(?, ...)" list of sids
+SQLITE_HISTORY_MOVE = (
+    f"INSERT INTO attr_history ({_HISTORY_COLUMNS}) SELECT {_HISTORY_COLUMNS} "
+    "FROM history_pending WHERE sid IN {} ORDER BY rid")
+SQLITE_PENDING_DROP = "DELETE FROM history_pending WHERE sid IN {}"
 SQLITE_TEMPORAL_ENTITY_UPSERT = (
     "INSERT INTO temporal_entities VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE "
     "SET types = excluded.types, scope = excluded.scope, modified_at = excluded.modified_at, "

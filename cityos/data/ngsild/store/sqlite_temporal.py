@@ -11,6 +11,11 @@ one index range per period; ``attr_history_obs_cover`` also carries ``deleted``,
 and ``num``, so numbers are aggregated without visiting the table.  Series rows are deleted with
 their entity's history (temporal ``DELETE``, retention of a deleted entity), never while a row
 still points at them.
+
+The newest rows of each series wait in ``history_pending`` until they move to ``attr_history``
+together (``history_schema.py``): every read asks both tables (``_both``), every edit and deletion
+changes both.  Within a series all of ``attr_history`` is older than all of ``history_pending``,
+so ``(src, rid)`` orders instances with the same time by when they were written.
 """
 
 from __future__ import annotations
@@ -45,7 +50,6 @@ from cityos.data.ngsild.store.temporal_base import (
     number_row,
     other_columns,
     period_ranges,
-    qualified_time,
 )
 
 CHUNK = 500   # ids per IN (...) list: SQLite's default limit of host parameters is 32766
@@ -71,6 +75,16 @@ def _window_sql(t: str, window: Window) -> tuple[str, list[Any]]:
         sql += f" AND {t} < ?"
         args.append(window.end)
     return sql, args
+
+
+def _both(columns: str, where: str) -> str:
+    """One SELECT over the indexed history and the pending rows; ``src`` tells which (0, 1).
+
+    Its arguments are the ``where`` arguments twice.  Written out rather than as a view: SQLite
+    then walks each table's index in order and merges the two for ``ORDER BY ... LIMIT``.
+    """
+    return (f"SELECT {columns}, 0 AS src FROM attr_history WHERE {where} UNION ALL "
+            f"SELECT {columns}, 1 AS src FROM history_pending WHERE {where}")
 
 
 def _record(row: tuple[Any, ...]) -> TemporalEntityRecord:
@@ -122,28 +136,29 @@ class SQLiteTemporal:
 
     async def temporal_delete_attribute(self, tenant: str, entity_id: str, attr: str,
                                         dataset_id: str | None) -> int:
-        sql = f"DELETE FROM attr_history WHERE sid = {SID_OF}"
+        where = f"sid = {SID_OF}"
         args: tuple[Any, ...] = (tenant, entity_id, attr)
         if dataset_id is not None:
-            sql, args = sql + " AND dataset_id = ?", (*args, dataset_id)
-        count: int = await self._submit(lambda conn: conn.execute(sql, args).rowcount)
+            where, args = where + " AND dataset_id = ?", (*args, dataset_id)
+        count: int = await self._submit(lambda conn: _delete_both(conn, where, args))
         return count
 
     async def temporal_patch_instance(self, tenant: str, entity_id: str, attr: str,
                                       instance_id: str, doc: dict[str, Any],
                                       observed_at: int | None, modified_at: int) -> bool:
         text = orjson.dumps(doc).decode()
-        count: int = await self._submit(lambda conn: conn.execute(
-            "UPDATE attr_history SET doc = ?, observed_at = ?, modified_at = ? WHERE "
-            f"instance_id = ? AND sid = {SID_OF} AND deleted = 0",
-            (text, observed_at, modified_at, instance_id, tenant, entity_id, attr)).rowcount)
+        args = (text, observed_at, modified_at, instance_id, tenant, entity_id, attr)
+        count: int = await self._submit(lambda conn: sum(conn.execute(
+            f"UPDATE {table} SET doc = ?, observed_at = ?, modified_at = ? WHERE "
+            f"instance_id = ? AND sid = {SID_OF} AND deleted = 0", args).rowcount
+            for table in _HISTORY_TABLES))
         return count > 0
 
     async def temporal_delete_instance(self, tenant: str, entity_id: str, attr: str,
                                        instance_id: str) -> bool:
-        count: int = await self._submit(lambda conn: conn.execute(
-            f"DELETE FROM attr_history WHERE instance_id = ? AND sid = {SID_OF} AND deleted = 0",
-            (instance_id, tenant, entity_id, attr)).rowcount)
+        count: int = await self._submit(lambda conn: _delete_both(
+            conn, f"instance_id = ? AND sid = {SID_OF} AND deleted = 0",
+            (instance_id, tenant, entity_id, attr)))
         return count > 0
 
     async def purge_history_before(self, tenant: str, entity_ids: list[str], cutoff: int) -> int:
@@ -152,16 +167,16 @@ class SQLiteTemporal:
             for start in range(0, len(entity_ids), CHUNK):
                 chunk = entity_ids[start:start + CHUNK]
                 marks = ",".join("?" * len(chunk))
-                removed += conn.execute(
-                    "DELETE FROM attr_history WHERE sid IN (SELECT sid FROM history_series WHERE "
+                removed += _delete_both(
+                    conn, "sid IN (SELECT sid FROM history_series WHERE "
                     f"tenant = ? AND entity_id IN ({marks})) AND created_at < ?",
-                    (tenant, *chunk, cutoff)).rowcount
+                    (tenant, *chunk, cutoff))
                 # an entity deleted before the cut-off whose history is now empty is gone for good
                 gone = [row[0] for row in conn.execute(
                     f"DELETE FROM temporal_entities WHERE tenant = ? AND id IN ({marks}) "
-                    "AND deleted_at < ? AND NOT EXISTS (SELECT 1 FROM history_series s JOIN "
-                    "attr_history h ON h.sid = s.sid WHERE s.tenant = temporal_entities.tenant "
-                    "AND s.entity_id = temporal_entities.id) RETURNING id",
+                    "AND deleted_at < ? AND NOT EXISTS (SELECT 1 FROM history_series s WHERE "
+                    "s.tenant = temporal_entities.tenant AND s.entity_id = temporal_entities.id "
+                    f"AND {_HAS_ROWS}) RETURNING id",
                     (tenant, *chunk, cutoff)).fetchall()]
                 self._drop_series(conn, tenant, gone)
             return removed
@@ -173,8 +188,7 @@ class SQLiteTemporal:
         """Delete the entities' history rows and series (on the writer thread)."""
         for entity_id in entity_ids:
             self._series.forget(tenant, entity_id)
-            conn.execute(f"DELETE FROM attr_history WHERE sid IN {SIDS_OF_ENTITY}",
-                         (tenant, entity_id))
+            _delete_both(conn, f"sid IN {SIDS_OF_ENTITY}", (tenant, entity_id))
             conn.execute("DELETE FROM history_series WHERE tenant = ? AND entity_id = ?",
                          (tenant, entity_id))
 
@@ -214,7 +228,7 @@ class SQLiteTemporal:
         # a series may be empty (its attribute's instances deleted): one index seek each tells
         rows = await self._read(lambda conn: conn.execute(
             "SELECT s.attr FROM history_series s WHERE s.tenant = ? AND s.entity_id = ? AND "
-            "EXISTS (SELECT 1 FROM attr_history h WHERE h.sid = s.sid) ORDER BY s.attr",
+            f"{_HAS_ROWS} ORDER BY s.attr",
             (tenant, entity_id)).fetchall())
         return [r[0] for r in rows]
 
@@ -227,22 +241,22 @@ class SQLiteTemporal:
             where += f" AND dataset_id IN ({', '.join('?' * len(datasets))})"
             args = [*args, *sorted(datasets)]
         order = "DESC" if newest_first else "ASC"
-        sql = (f"SELECT dataset_id, instance_id, observed_at, created_at, modified_at, {t}, doc "
-               f"FROM attr_history WHERE sid = {SID_OF} {where} "
-               f"AND {_kept(timeproperty)} ORDER BY {t} {order}, rid {order} LIMIT ?")
-        rows = await self._read(lambda conn: conn.execute(
-            sql, (tenant, entity_id, attr, *args, limit)).fetchall())
+        sql = (_both("dataset_id, instance_id, observed_at, created_at, modified_at, "
+                     f"{t} AS t, doc, rid", f"sid = {SID_OF} {where} AND {_kept(timeproperty)}")
+               + f" ORDER BY t {order}, src {order}, rid {order} LIMIT ?")
+        both = (tenant, entity_id, attr, *args) * 2
+        rows = await self._read(lambda conn: conn.execute(sql, (*both, limit)).fetchall())
         return [InstanceRow(attr=attr, dataset_id=r[0], instance_id=r[1], observed_at=r[2],
                             created_at=r[3], modified_at=r[4], t=r[5], doc=orjson.loads(r[6]))
                 for r in rows]
 
     async def temporal_instance(self, tenant: str, entity_id: str, attr: str,
                                 instance_id: str) -> InstanceRow | None:
-        sql = ("SELECT dataset_id, instance_id, observed_at, created_at, modified_at, "
-               f"{TIME_COLUMN['observedAt']}, doc FROM attr_history WHERE instance_id = ? AND "
-               f"sid = {SID_OF} AND deleted = 0")
+        sql = _both("dataset_id, instance_id, observed_at, created_at, modified_at, "
+                    f"{TIME_COLUMN['observedAt']}, doc",
+                    f"instance_id = ? AND sid = {SID_OF} AND deleted = 0")
         r = await self._read(lambda conn: conn.execute(
-            sql, (instance_id, tenant, entity_id, attr)).fetchone())
+            sql, (instance_id, tenant, entity_id, attr) * 2).fetchone())
         if r is None:
             return None
         return InstanceRow(attr=attr, dataset_id=r[0], instance_id=r[1], observed_at=r[2],
@@ -252,28 +266,34 @@ class SQLiteTemporal:
                               window: Window) -> tuple[int, int] | None:
         t = TIME_COLUMN[timeproperty]
         where, args = _window_sql(t, window)
-        base = f"FROM attr_history WHERE sid = {SID_OF} {where} AND {_kept(timeproperty)}"
-        # two sub-selects: SQLite answers a lone min() or max() from the index in one seek
-        sql = f"SELECT (SELECT min({t}) {base}), (SELECT max({t}) {base})"
+        cond = f"WHERE sid = {SID_OF} {where} AND {_kept(timeproperty)}"
+        # a sub-select each: SQLite answers a lone min() or max() from the index in one seek
+        sql = "SELECT " + ", ".join(f"(SELECT {f}({t}) FROM {table} {cond})"
+                                    for table in _HISTORY_TABLES for f in ("min", "max"))
         full = (tenant, entity_id, attr, *args)
-        row = await self._read(lambda conn: conn.execute(sql, full + full).fetchone())
-        return None if row is None or row[0] is None else (row[0], row[1])
+        row = await self._read(lambda conn: conn.execute(sql, full * 4).fetchone())
+        lows, highs = [v for v in row[::2] if v is not None], [v for v in row[1::2] if v is not None]
+        return (min(lows), max(highs)) if lows else None
 
     async def temporal_aggregate(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
                                  window: Window, span: tuple[int, int], buckets: Buckets,
                                  methods: frozenset[str]) -> list[BucketRow]:
-        t = qualified_time(timeproperty, "h")
+        t = "h.t"
         numbers = number_columns(methods)
-        base = "FROM attr_history h WHERE h.sid = ?"
+        # the time as a column of each arm, so the time range reaches attr_history_obs_cover
+        arm = f"{TIME_COLUMN[timeproperty]} AS t, dataset_id, deleted, num"
+        base = f"FROM ({_both(arm, 'sid = ?')}) h WHERE 1"
+        base_doc = f"FROM ({_both(arm + ', doc', 'sid = ?')}) h WHERE 1"
         ranges = period_ranges(buckets, *span)
 
-        def per_period(conn: sqlite3.Connection, key: tuple[int]) -> list[BucketRow]:
+        def per_period(conn: sqlite3.Connection, key: tuple[int, int]) -> list[BucketRow]:
             # one index range per period, in a loop: SQLite has no hash aggregation, and sorting
             # the whole attribute for a GROUP BY costs more than all these statements together
-            where = f"{base} AND {t} >= ? AND {t} < ? AND h.deleted = 0"
-            whole = f"SELECT min(h.dataset_id), max(h.dataset_id), {numbers} {where}"
-            split = f"SELECT h.dataset_id, {numbers} {where} GROUP BY h.dataset_id"
-            other = f"SELECT h.dataset_id, {_OTHER} {where} AND h.num IS NULL GROUP BY h.dataset_id"
+            cond = f"AND {t} >= ? AND {t} < ? AND h.deleted = 0"
+            whole = f"SELECT min(h.dataset_id), max(h.dataset_id), {numbers} {base} {cond}"
+            split = f"SELECT h.dataset_id, {numbers} {base} {cond} GROUP BY h.dataset_id"
+            other = (f"SELECT h.dataset_id, {_OTHER} {base_doc} {cond} AND h.num IS NULL "
+                     "GROUP BY h.dataset_id")
             rows: list[BucketRow] = []
             for k, lo, hi in ranges or ():
                 r = conn.execute(whole, (*key, lo, hi)).fetchone()
@@ -288,17 +308,18 @@ class SQLiteTemporal:
                 rows += found
             return rows
 
-        def grouped(conn: sqlite3.Connection, key: tuple[int]) -> list[BucketRow]:
-            where, args = _window_sql(t, window)
-            where = f"{base} {where} AND h.deleted = 0"
+        def grouped(conn: sqlite3.Connection, key: tuple[int, int]) -> list[BucketRow]:
+            cond, args = _window_sql(t, window)
+            cond += " AND h.deleted = 0"
             head = [buckets.origin, buckets.period]
             tail = "GROUP BY h.dataset_id, bucket"
             found = {(r[1], r[0]): number_row(r[1], r[0], r[2:]) for r in conn.execute(
-                f"SELECT ({t} - ?) / ? AS bucket, h.dataset_id, {numbers} {where} {tail}",
+                f"SELECT ({t} - ?) / ? AS bucket, h.dataset_id, {numbers} {base} {cond} {tail}",
                 (*head, *key, *args))}
             if any(needs_other(methods, row) for row in found.values()):
                 for r in conn.execute(f"SELECT ({t} - ?) / ? AS bucket, h.dataset_id, {_OTHER} "
-                                      f"{where} AND h.num IS NULL {tail}", (*head, *key, *args)):
+                                      f"{base_doc} {cond} AND h.num IS NULL {tail}",
+                                      (*head, *key, *args)):
                     add_other(found[r[1], r[0]], r[2:])
             return list(found.values())
 
@@ -309,13 +330,25 @@ class SQLiteTemporal:
                 found = conn.execute(f"SELECT {SID_OF}", (tenant, entity_id, attr)).fetchone()
                 if found[0] is None:
                     return []
-                key = (found[0],)
+                key = (found[0], found[0])      # one for each table of _both
                 return per_period(conn, key) if ranges is not None else grouped(conn, key)
             finally:
                 conn.execute("COMMIT")
 
         rows: list[BucketRow] = await self._read(run)
         return rows
+
+
+_HISTORY_TABLES = ("attr_history", "history_pending")
+# the series has instances in either table (``s`` is its history_series row)
+_HAS_ROWS = ("(EXISTS (SELECT 1 FROM attr_history h WHERE h.sid = s.sid) OR "
+             "EXISTS (SELECT 1 FROM history_pending p WHERE p.sid = s.sid))")
+
+
+def _delete_both(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> int:
+    """Delete the matching history rows from both tables (on the writer); how many."""
+    return sum(conn.execute(f"DELETE FROM {table} WHERE {where}", args).rowcount
+               for table in _HISTORY_TABLES)
 
 
 def _kept(timeproperty: str) -> str:
