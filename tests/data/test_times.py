@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cityos.data.ngsild.times import EPOCH, from_micros, to_micros
+from cityos.data.ngsild.times import EPOCH, from_micros, now_micros, to_micros, utc_now
 
 
 def formatted(micros: int) -> str:
@@ -34,3 +34,13 @@ def test_from_micros_in_and_across_seconds() -> None:
 def test_from_micros_reads_back() -> None:
     assert to_micros(from_micros(1_795_597_200_123_456)) == 1_795_597_200_123_456
     assert from_micros(to_micros("2026-11-25T18:00:00.5+09:00")) == "2026-11-25T09:00:00.500000Z"
+
+
+def test_now_reads_the_wall_clock() -> None:
+    before = datetime.now(UTC)
+    text, micros = utc_now(), now_micros()
+    after = datetime.now(UTC)
+    assert text.endswith("Z") and len(text) == len("2026-11-25T09:00:00.000000Z")
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert before <= moment <= after
+    assert before <= EPOCH + timedelta(microseconds=micros) <= after

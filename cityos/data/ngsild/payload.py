@@ -31,6 +31,7 @@ from cityos.data.ngsild.model import (
     Instance,
 )
 from cityos.data.ngsild.terms import TermMap
+from cityos.data.ngsild.times import utc_now as utc_now  # the clock lives in times.py
 
 GEO_TYPES = frozenset({"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
                        "MultiPolygon", "GeometryCollection"})
@@ -43,9 +44,6 @@ NULL_URI = "urn:ngsi-ld:null"
 MAX_NESTING = 16
 
 
-def utc_now() -> str:
-    """The current time as the broker writes system attributes (UTC, microseconds, ``Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_datetime(text: Any, member: str) -> str:

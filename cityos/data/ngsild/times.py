@@ -6,6 +6,7 @@ engines would compare them differently; integers sort and compare the same every
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from cityos.core.problems import BadRequestData
@@ -43,6 +44,10 @@ def from_micros(micros: int) -> str:
 
 
 def now_micros() -> int:
-    """The current time in epoch microseconds."""
-    delta = datetime.now(UTC) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    """The current time in epoch microseconds (the clock ``datetime.now`` reads, truncated)."""
+    return time.time_ns() // 1000
+
+
+def utc_now() -> str:
+    """The current time as the broker writes system attributes (UTC, microseconds, ``Z``)."""
+    return from_micros(time.time_ns() // 1000)
