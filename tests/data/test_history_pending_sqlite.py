@@ -178,6 +178,12 @@ async def test_a_large_write_is_stored_whole_and_in_order(store: SQLiteEntitySto
     await store.temporal_write("", RECORD, many)
     assert table_rows(store.path) == (300, 0)
     assert await values(store) == list(range(300))
+    # nothing pending: aggregation reads attr_history alone, per period and grouped
+    for period, step in ((MINUTE, 1), (MINUTE // 10_000, 10_000)):
+        rows = await store.temporal_aggregate(
+            "", SENSOR, TEMP, "observedAt", Window(), (T0, T0 + 299 * MINUTE),
+            Buckets(origin=T0, period=period), frozenset({"sum"}))
+        assert sorted((b.bucket, b.total) for b in rows) == [(n * step, n) for n in range(300)]
     # two series due in the same write move together; a third stays pending
     both = [row(attr, n, T0 + n * MINUTE, 1000 + n + i * 100)
             for n in range(MOVE_AT) for i, attr in enumerate((WIND, DEFAULT_VOCAB + "rain"))]

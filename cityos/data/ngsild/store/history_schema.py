@@ -59,6 +59,15 @@ def split_records(records: list[TemporalEntityRow]) -> list[tuple[list[TemporalE
 # rows per commit, 300k-450k rows): 6.4 WAL frames and 140 µs of insert plus checkpoint per row,
 # growing with the table; with the rows moved 16 at a time 0.43 frames and 12 µs, flat.  Readers
 # ask both tables (``sqlite_temporal._both``); ``num`` is VIRTUAL there, computed when read.
+# one definition for both history tables: reads join them with UNION ALL column by column
+_HISTORY_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
+    rid INTEGER PRIMARY KEY, sid INTEGER NOT NULL,
+    dataset_id TEXT NOT NULL, instance_id TEXT NOT NULL, observed_at INTEGER,
+    created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    num REAL GENERATED ALWAYS AS (CASE WHEN json_type(doc, '$.value') IN ('integer', 'real')
+        THEN json_extract(doc, '$.value') END) {num}
+);"""
 SQLITE_HISTORY_TABLES = """
 CREATE TABLE IF NOT EXISTS temporal_entities (
     tenant TEXT NOT NULL, id TEXT NOT NULL, types TEXT NOT NULL, scope TEXT,
@@ -69,24 +78,11 @@ CREATE TABLE IF NOT EXISTS history_series (
     sid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, entity_id TEXT NOT NULL, attr TEXT NOT NULL,
     UNIQUE (tenant, entity_id, attr)
 );
-CREATE TABLE IF NOT EXISTS attr_history (
-    rid INTEGER PRIMARY KEY, sid INTEGER NOT NULL,
-    dataset_id TEXT NOT NULL, instance_id TEXT NOT NULL, observed_at INTEGER,
-    created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
-    doc TEXT NOT NULL,
-    num REAL GENERATED ALWAYS AS (CASE WHEN json_type(doc, '$.value') IN ('integer', 'real')
-        THEN json_extract(doc, '$.value') END) STORED
-);
-CREATE TABLE IF NOT EXISTS history_pending (
-    rid INTEGER PRIMARY KEY, sid INTEGER NOT NULL,
-    dataset_id TEXT NOT NULL, instance_id TEXT NOT NULL, observed_at INTEGER,
-    created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, deleted INTEGER NOT NULL,
-    doc TEXT NOT NULL,
-    num REAL GENERATED ALWAYS AS (CASE WHEN json_type(doc, '$.value') IN ('integer', 'real')
-        THEN json_extract(doc, '$.value') END) VIRTUAL
-);
+{attr_history}
+{history_pending}
 CREATE INDEX IF NOT EXISTS history_pending_sid ON history_pending (sid);
-"""
+""".replace("{attr_history}", _HISTORY_TABLE.format(name="attr_history", num="STORED")).replace(
+    "{history_pending}", _HISTORY_TABLE.format(name="history_pending", num="VIRTUAL"))
 # attr_history_obs_cover carries what aggregation reads (deleted, dataset_id, num), so numbers are
 # aggregated without visiting the table
 SQLITE_HISTORY_INDEXES = """

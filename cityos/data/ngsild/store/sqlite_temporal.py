@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -50,6 +51,7 @@ from cityos.data.ngsild.store.temporal_base import (
     number_row,
     other_columns,
     period_ranges,
+    qualified_time,
 )
 
 CHUNK = 500   # ids per IN (...) list: SQLite's default limit of host parameters is 32766
@@ -278,48 +280,54 @@ class SQLiteTemporal:
     async def temporal_aggregate(self, tenant: str, entity_id: str, attr: str, timeproperty: str,
                                  window: Window, span: tuple[int, int], buckets: Buckets,
                                  methods: frozenset[str]) -> list[BucketRow]:
-        t = "h.t"
         numbers = number_columns(methods)
+        ranges = period_ranges(buckets, *span)
+        # Periods without pending rows (all but the newest, as a rule) read attr_history alone;
+        # through _both, each row also passed a UNION ALL co-routine: 37 -> 53 ms for 70 days
+        # of 100k instances.  ``t`` is the time column, ``n`` how often the sid is bound.
+        alone = _Source(t=qualified_time(timeproperty, "h"), n=1,
+                        base="FROM attr_history h WHERE h.sid = ?")
         # the time as a column of each arm, so the time range reaches attr_history_obs_cover
         arm = f"{TIME_COLUMN[timeproperty]} AS t, dataset_id, deleted, num"
-        base = f"FROM ({_both(arm, 'sid = ?')}) h WHERE 1"
-        base_doc = f"FROM ({_both(arm + ', doc', 'sid = ?')}) h WHERE 1"
-        ranges = period_ranges(buckets, *span)
+        both = _Source(t="h.t", n=2, base=f"FROM ({_both(arm, 'sid = ?')}) h WHERE 1",
+                       base_doc=f"FROM ({_both(arm + ', doc', 'sid = ?')}) h WHERE 1")
 
-        def per_period(conn: sqlite3.Connection, key: tuple[int, int]) -> list[BucketRow]:
+        def per_period(conn: sqlite3.Connection, sid: int,
+                       pending: tuple[int, int] | None) -> list[BucketRow]:
             # one index range per period, in a loop: SQLite has no hash aggregation, and sorting
             # the whole attribute for a GROUP BY costs more than all these statements together
-            cond = f"AND {t} >= ? AND {t} < ? AND h.deleted = 0"
-            whole = f"SELECT min(h.dataset_id), max(h.dataset_id), {numbers} {base} {cond}"
-            split = f"SELECT h.dataset_id, {numbers} {base} {cond} GROUP BY h.dataset_id"
-            other = (f"SELECT h.dataset_id, {_OTHER} {base_doc} {cond} AND h.num IS NULL "
-                     "GROUP BY h.dataset_id")
+            statements = {src: src.per_period(numbers) for src in (alone, both)}
             rows: list[BucketRow] = []
             for k, lo, hi in ranges or ():
-                r = conn.execute(whole, (*key, lo, hi)).fetchone()
+                src = both if pending and lo <= pending[1] and pending[0] < hi else alone
+                whole, split, other = statements[src]
+                args = (*(sid,) * src.n, lo, hi)
+                r = conn.execute(whole, args).fetchone()
                 if not r[2]:
                     continue
                 found = ([number_row(r[0], k, r[2:])] if r[0] == r[1] else
-                         [number_row(g[0], k, g[1:]) for g in conn.execute(split, (*key, lo, hi))])
+                         [number_row(g[0], k, g[1:]) for g in conn.execute(split, args)])
                 if any(needs_other(methods, row) for row in found):
                     by_dataset = {row.dataset_id: row for row in found}
-                    for g in conn.execute(other, (*key, lo, hi)):
+                    for g in conn.execute(other, args):
                         add_other(by_dataset[g[0]], g[1:])
                 rows += found
             return rows
 
-        def grouped(conn: sqlite3.Connection, key: tuple[int, int]) -> list[BucketRow]:
+        def grouped(conn: sqlite3.Connection, sid: int, src: _Source) -> list[BucketRow]:
+            t = src.t
             cond, args = _window_sql(t, window)
             cond += " AND h.deleted = 0"
             head = [buckets.origin, buckets.period]
             tail = "GROUP BY h.dataset_id, bucket"
+            key = (sid,) * src.n
             found = {(r[1], r[0]): number_row(r[1], r[0], r[2:]) for r in conn.execute(
-                f"SELECT ({t} - ?) / ? AS bucket, h.dataset_id, {numbers} {base} {cond} {tail}",
+                f"SELECT ({t} - ?) / ? AS bucket, h.dataset_id, {numbers} {src.base} {cond} {tail}",
                 (*head, *key, *args))}
             if any(needs_other(methods, row) for row in found.values()):
                 for r in conn.execute(f"SELECT ({t} - ?) / ? AS bucket, h.dataset_id, {_OTHER} "
-                                      f"{base_doc} {cond} AND h.num IS NULL {tail}",
-                                      (*head, *key, *args)):
+                                      f"{src.base_doc or src.base} {cond} AND h.num IS NULL "
+                                      f"{tail}", (*head, *key, *args)):
                     add_other(found[r[1], r[0]], r[2:])
             return list(found.values())
 
@@ -327,16 +335,40 @@ class SQLiteTemporal:
             conn.execute("BEGIN")       # one snapshot for all the statements
             try:
                 # the series is looked up once, not by each of up to LOOP_LIMIT statements
-                found = conn.execute(f"SELECT {SID_OF}", (tenant, entity_id, attr)).fetchone()
-                if found[0] is None:
+                sid = conn.execute(f"SELECT {SID_OF}", (tenant, entity_id, attr)).fetchone()[0]
+                if sid is None:
                     return []
-                key = (found[0], found[0])      # one for each table of _both
-                return per_period(conn, key) if ranges is not None else grouped(conn, key)
+                t = TIME_COLUMN[timeproperty]
+                low, high = conn.execute(f"SELECT min({t}), max({t}) FROM history_pending "
+                                         "WHERE sid = ? AND deleted = 0", (sid,)).fetchone()
+                pending = None if low is None else (low, high)
+                if ranges is not None:
+                    return per_period(conn, sid, pending)
+                return grouped(conn, sid, alone if pending is None else both)
             finally:
                 conn.execute("COMMIT")
 
         rows: list[BucketRow] = await self._read(run)
         return rows
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where aggregation reads: ``base`` (FROM ... WHERE, rows aliased ``h``) with the time
+    expression ``t`` and the sid bound ``n`` times; ``base_doc`` also carries ``h.doc``."""
+
+    t: str
+    n: int
+    base: str
+    base_doc: str | None = None
+
+    def per_period(self, numbers: str) -> tuple[str, str, str]:
+        """The three statements of one period: all datasets, by dataset, other values."""
+        cond = f"AND {self.t} >= ? AND {self.t} < ? AND h.deleted = 0"
+        return (f"SELECT min(h.dataset_id), max(h.dataset_id), {numbers} {self.base} {cond}",
+                f"SELECT h.dataset_id, {numbers} {self.base} {cond} GROUP BY h.dataset_id",
+                f"SELECT h.dataset_id, {_OTHER} {self.base_doc or self.base} {cond} "
+                "AND h.num IS NULL GROUP BY h.dataset_id")
 
 
 _HISTORY_TABLES = ("attr_history", "history_pending")
