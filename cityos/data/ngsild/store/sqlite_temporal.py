@@ -13,13 +13,15 @@ their entity's history (temporal ``DELETE``, retention of a deleted entity), nev
 still points at them.
 
 The newest rows of each series wait in ``history_pending`` until they move to ``attr_history``
-together (``history_schema.py``): every read asks both tables (``_both``), every edit and deletion
-changes both.  Within a series all of ``attr_history`` is older than all of ``history_pending``,
-so ``(src, rid)`` orders instances with the same time by when they were written.
+together (``history_schema.py``): every read asks both tables (in one statement, ``_both``, or
+in one read transaction), every edit and deletion changes both.  Within a series all of
+``attr_history`` is older than all of ``history_pending``, so ``(src, rid)`` orders instances
+with the same time by when they were written.
 """
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -243,11 +245,30 @@ class SQLiteTemporal:
             where += f" AND dataset_id IN ({', '.join('?' * len(datasets))})"
             args = [*args, *sorted(datasets)]
         order = "DESC" if newest_first else "ASC"
-        sql = (_both("dataset_id, instance_id, observed_at, created_at, modified_at, "
-                     f"{t} AS t, doc, rid", f"sid = {SID_OF} {where} AND {_kept(timeproperty)}")
-               + f" ORDER BY t {order}, src {order}, rid {order} LIMIT ?")
-        both = (tenant, entity_id, attr, *args) * 2
-        rows = await self._read(lambda conn: conn.execute(sql, (*both, limit)).fetchall())
+        select = (f"SELECT dataset_id, instance_id, observed_at, created_at, modified_at, {t}, doc, "
+                  f"rid FROM {{}} WHERE sid = {SID_OF} {where} AND {_kept(timeproperty)} "
+                  f"ORDER BY {t} {order}, rid {order} LIMIT ?")
+        full = (tenant, entity_id, attr, *args, limit)
+
+        def run(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            # Each table on its own and the few pending rows merged here: through one UNION ALL
+            # every row passed SQLite's merge co-routine, 29 -> 47 ms for 10,000 instances.
+            conn.execute("BEGIN")       # one snapshot: a move between the two would show rows twice
+            try:
+                moved = conn.execute(select.format("attr_history"), full).fetchall()
+                waiting = conn.execute(select.format("history_pending"), full).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            if not waiting:
+                return moved
+            # Within a series every moved row was written before every pending one, so among
+            # equal times the moved ones come first (last, newest first).  Each list is in
+            # (time, rid) order already, and a stable sort by time alone keeps that order.
+            both = moved + waiting if not newest_first else waiting + moved
+            both.sort(key=_TIME_OF_ROW, reverse=newest_first)
+            return both[:limit]
+
+        rows = await self._read(run)
         return [InstanceRow(attr=attr, dataset_id=r[0], instance_id=r[1], observed_at=r[2],
                             created_at=r[3], modified_at=r[4], t=r[5], doc=orjson.loads(r[6]))
                 for r in rows]
@@ -372,6 +393,7 @@ class _Source:
 
 
 _HISTORY_TABLES = ("attr_history", "history_pending")
+_TIME_OF_ROW = operator.itemgetter(5)
 # the series has instances in either table (``s`` is its history_series row)
 _HAS_ROWS = ("(EXISTS (SELECT 1 FROM attr_history h WHERE h.sid = s.sid) OR "
              "EXISTS (SELECT 1 FROM history_pending p WHERE p.sid = s.sid))")
