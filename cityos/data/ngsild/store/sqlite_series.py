@@ -36,8 +36,8 @@ from cityos.data.ngsild.store.history_schema import (
 # entities whose series ids are kept (each a handful of attributes: ~10 MB at the limit); past it
 # the oldest entity is dropped and its next write looks its sids up again (one index seek each)
 CACHED_ENTITIES = 20_000
-# rows a series collects in history_pending before they move together; 8, 16 and 32 cost within
-# 2 µs of each other per row (2,000 series, 450k rows), one at a time cost 10x more
+# rows a series collects in history_pending before they move together; 8, 16 and 32 cost 12-16 µs
+# per row with the checkpoint (2,000 series, at 300k-450k rows), one at a time cost 140 µs
 MOVE_AT = 16
 # series whose waiting rows are counted; past it the counts start over (moves come later, once)
 COUNTED_SERIES = 200_000
@@ -112,9 +112,10 @@ def insert_history(conn: sqlite3.Connection, tenant: str, rows: Iterable[History
         (series.sid(conn, tenant, r.entity_id, r.attr), r.dataset_id, r.instance_id,
          r.observed_at, r.created_at, r.modified_at, int(r.deleted), orjson.dumps(r.doc).decode())
         for r in rows]
-    # One multi-row INSERT, not executemany: each statement step is a release and a re-take of
-    # the GIL, and under load the writer thread waits for the event loop's thread to hand it
-    # back.  Chunks of a power-of-two size keep the statement texts few (the statement cache).
+    # One multi-row INSERT, not executemany's step per row: each step releases and re-takes the
+    # GIL, and under load about half of this insert's time was the wait for the event loop's
+    # thread to hand it back (py-spy --native).  Chunks of a power-of-two size keep the statement
+    # texts few (the connection's statement cache).
     done = 0
     while done < len(values):
         size = min(MAX_CHUNK, 1 << ((len(values) - done).bit_length() - 1))
