@@ -6,7 +6,12 @@ import sqlite3
 
 from cityos.data.ngsild.store.base import Effects, OutboxRow
 from cityos.data.ngsild.store.history_schema import SQLITE_SCHEMA
-from cityos.data.ngsild.store.sqlite_effects import append_effects, pending_rows
+from cityos.data.ngsild.store.sqlite_effects import (
+    append_effects,
+    list_documents,
+    pending_rows,
+    put_document,
+)
 
 
 def test_pending_rows_skip_claimed_ones_across_pages() -> None:
@@ -24,3 +29,17 @@ def test_pending_rows_skip_claimed_ones_across_pages() -> None:
     assert len(everything) == 1250
     assert all(int(r.id.split("-")[1]) % 2 == 1 for r in everything)
     assert pending_rows(conn, {r.id for r in rows}, 1000) == []
+
+
+def test_documents_take_their_next_seq_from_an_index() -> None:
+    # fan-out sets are written inside update transactions and counters every few seconds; each
+    # insert reads max(seq): a whole-table read per document before documents_seq existed
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SQLITE_SCHEMA)
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT coalesce(max(seq), 0) + 1 FROM documents"))
+    assert "USING COVERING INDEX documents_seq" in plan
+    for n in range(3):
+        put_document(conn, "fanout", "kobe", f"set-{n}", {"n": n}, create=True)
+    put_document(conn, "fanout", "kobe", "set-1", {"n": 10}, create=False)     # kept its seq
+    assert [d["n"] for d in list_documents(conn, "fanout", "kobe")] == [0, 10, 2]

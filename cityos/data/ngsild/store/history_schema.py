@@ -99,6 +99,9 @@ CREATE TABLE IF NOT EXISTS documents (
     kind TEXT NOT NULL, tenant TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,
     seq INTEGER NOT NULL, PRIMARY KEY (kind, tenant, id)
 );
+-- every insert takes max(seq) + 1: without this index that read the whole table (946 µs per
+-- document among 20,000 fan-out sets and counters, 3.4 µs with it), inside update transactions
+CREATE INDEX IF NOT EXISTS documents_seq ON documents (seq);
 """
 
 _HISTORY_COLUMNS = "sid, dataset_id, instance_id, observed_at, created_at, modified_at, deleted, doc"
