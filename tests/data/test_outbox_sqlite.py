@@ -8,6 +8,7 @@ from cityos.data.ngsild.store.base import Effects, OutboxRow
 from cityos.data.ngsild.store.history_schema import SQLITE_SCHEMA
 from cityos.data.ngsild.store.sqlite_effects import (
     append_effects,
+    delete_outbox_rows,
     list_documents,
     pending_rows,
     put_document,
@@ -43,3 +44,16 @@ def test_documents_take_their_next_seq_from_an_index() -> None:
         put_document(conn, "fanout", "kobe", f"set-{n}", {"n": n}, create=True)
     put_document(conn, "fanout", "kobe", "set-1", {"n": 10}, create=False)     # kept its seq
     assert [d["n"] for d in list_documents(conn, "fanout", "kobe")] == [0, 10, 2]
+
+
+def test_finished_rows_are_deleted_in_chunks_and_no_others() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SQLITE_SCHEMA)
+    rows = [OutboxRow(f"row-{n}", "kobe", "notify", {"n": n}, n) for n in range(700)]
+    append_effects(conn, "kobe", Effects(outbox=rows))
+    finished = [f"row-{n}" for n in range(0, 600, 2)]      # 300 ids: chunks of 256, 32, 8, 4
+    delete_outbox_rows(conn, finished)
+    left = {r.id for r in pending_rows(conn, set(), 10_000)}
+    assert left == {f"row-{n}" for n in range(700)} - set(finished)
+    delete_outbox_rows(conn, [])
+    assert len(pending_rows(conn, set(), 10_000)) == 400

@@ -637,8 +637,7 @@ class SQLiteEntityStore(SQLiteTemporal):
     async def outbox_done(self, ids: list[str]) -> None:
         if not ids:
             return
-        await self._submit(lambda c: c.executemany("DELETE FROM outbox WHERE id=?",
-                                                   [(i,) for i in ids]))
+        await self._submit(lambda c: sqlite_effects.delete_outbox_rows(c, ids))
         self._claimed.difference_update(ids)
 
 

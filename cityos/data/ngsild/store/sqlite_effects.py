@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from typing import Any
 
@@ -51,6 +52,22 @@ def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects,
             (r.id, r.tenant, r.kind,
              orjson.dumps(r.body if r.stored is None else r.stored).decode(), r.created_at)
             for r in effects.outbox])
+
+
+def delete_outbox_rows(conn: sqlite3.Connection, ids: list[str]) -> None:
+    """Delete finished outbox rows, up to 256 ids per statement: executemany took a statement
+    step per row, and every step gives the GIL up and waits to take it back.  Chunks of a
+    power-of-two size keep the statement texts few (the connection's statement cache)."""
+    done = 0
+    while done < len(ids):
+        size = min(256, 1 << ((len(ids) - done).bit_length() - 1))
+        conn.execute(_delete_outbox_sql(size), ids[done:done + size])
+        done += size
+
+
+@functools.cache
+def _delete_outbox_sql(size: int) -> str:
+    return f"DELETE FROM outbox WHERE id IN ({','.join('?' * size)})"
 
 
 def pending_rows(conn: sqlite3.Connection, claimed: set[str], limit: int) -> list[OutboxRow]:
