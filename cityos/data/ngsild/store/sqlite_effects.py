@@ -15,6 +15,7 @@ from cityos.data.ngsild.store.history_schema import (
     SQLITE_TEMPORAL_ENTITY_UPSERT,
     split_records,
 )
+from cityos.data.ngsild.store.sql_chunks import power_of_two_chunks
 from cityos.data.ngsild.store.sqlite_series import SeriesIds, insert_history
 
 
@@ -56,13 +57,9 @@ def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects,
 
 def delete_outbox_rows(conn: sqlite3.Connection, ids: list[str]) -> None:
     """Delete finished outbox rows, up to 256 ids per statement: executemany took a statement
-    step per row, and every step gives the GIL up and waits to take it back.  Chunks of a
-    power-of-two size keep the statement texts few (the connection's statement cache)."""
-    done = 0
-    while done < len(ids):
-        size = min(256, 1 << ((len(ids) - done).bit_length() - 1))
-        conn.execute(_delete_outbox_sql(size), ids[done:done + size])
-        done += size
+    step per row, and every step gives the GIL up and waits to take it back."""
+    for start, size in power_of_two_chunks(len(ids), 256):
+        conn.execute(_delete_outbox_sql(size), ids[start:start + size])
 
 
 @functools.cache

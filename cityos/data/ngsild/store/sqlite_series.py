@@ -32,6 +32,7 @@ from cityos.data.ngsild.store.history_schema import (
     SQLITE_HISTORY_TABLES,
     SQLITE_PENDING_DROP,
 )
+from cityos.data.ngsild.store.sql_chunks import power_of_two_chunks
 
 # entities whose series ids are kept (each a handful of attributes: ~10 MB at the limit); past it
 # the oldest entity is dropped and its next write looks its sids up again (one index seek each)
@@ -114,14 +115,9 @@ def insert_history(conn: sqlite3.Connection, tenant: str, rows: Iterable[History
         for r in rows]
     # One multi-row INSERT, not executemany's step per row: each step releases and re-takes the
     # GIL, and under load about half of this insert's time was the wait for the event loop's
-    # thread to hand it back (py-spy --native).  Chunks of a power-of-two size keep the statement
-    # texts few (the connection's statement cache).
-    done = 0
-    while done < len(values):
-        size = min(MAX_CHUNK, 1 << ((len(values) - done).bit_length() - 1))
-        chunk = values[done:done + size]
-        conn.execute(_insert_sql(size), [v for row in chunk for v in row])
-        done += size
+    # thread to hand it back (py-spy --native).
+    for start, size in power_of_two_chunks(len(values), MAX_CHUNK):
+        conn.execute(_insert_sql(size), [v for row in values[start:start + size] for v in row])
     due = series.due(v[0] for v in values)
     if due:
         move_pending(conn, due)
