@@ -44,8 +44,6 @@ NULL_URI = "urn:ngsi-ld:null"
 MAX_NESTING = 16
 
 
-
-
 def parse_datetime(text: Any, member: str) -> str:
     """Normalise an ISO 8601 date-time (any offset, e.g. ``+09:00``) to UTC with milliseconds."""
     if not isinstance(text, str):

@@ -133,9 +133,9 @@ def _insert_sql(rows: int) -> str:
 
 def move_pending(conn: sqlite3.Connection, sids: list[int]) -> None:
     """Every pending row of the series into ``attr_history``, in the order they were written."""
-    for start in range(0, len(sids), MAX_CHUNK):
-        chunk = sids[start:start + MAX_CHUNK]
-        marks = f"({', '.join('?' * len(chunk))})"
+    for start, size in power_of_two_chunks(len(sids), MAX_CHUNK):
+        chunk = sids[start:start + size]
+        marks = f"({', '.join('?' * size)})"
         conn.execute(SQLITE_HISTORY_MOVE.format(marks), chunk)
         conn.execute(SQLITE_PENDING_DROP.format(marks), chunk)
 
