@@ -52,11 +52,12 @@ OUTBOX_CLAIM = (
     "LIMIT $5 FOR UPDATE SKIP LOCKED) RETURNING id, tenant, kind, body, created_at, seq")
 
 
-async def append_effects(conn: Conn, tenant: str, effects: Effects, node: str) -> None:
-    """Insert the history and outbox rows of one write (inside its transaction).
+def effects_parts(tenant: str, effects: Effects, node: str) -> list[tuple[str, list[Any]]]:
+    """The statements (sql, args) inserting the history and outbox rows of one write.
 
-    All parts go in one statement (data-modifying CTEs): on a small update the round trips,
-    not the rows, are what history would cost.
+    The caller runs them inside the write's transaction, joined to its upsert statement
+    (``postgres_sql.Upsert.joined``) or on their own (:func:`combined`): on a small update the
+    round trips, not the rows, are what history would cost.
     """
     parts: list[tuple[str, list[Any]]] = []
     if effects.history:
@@ -83,9 +84,7 @@ async def append_effects(conn: Conn, tenant: str, effects: Effects, node: str) -
             [r.id for r in o], [r.tenant for r in o], [r.kind for r in o],
             [r.body if r.stored is None else r.stored for r in o],
             [r.created_at for r in o], node, now_micros() + LEASE_MICROS]))
-    if parts:
-        sql, args = combined(parts)
-        await conn.execute(sql, *args)
+    return parts
 
 
 def _renumber(sql: str, offset: int) -> str:
@@ -98,11 +97,17 @@ def combined(parts: list[tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
         return parts[0][0], parts[0][1]
     ctes: list[str] = []
     args: list[Any] = []
-    for n, (sql, part_args) in enumerate(parts):
-        offset = len(args)
-        ctes.append(f"p{n} AS ({_renumber(sql, offset)})")
-        args.extend(part_args)
+    add_ctes(ctes, args, parts)
     return "WITH " + ", ".join(ctes) + " SELECT 1", args
+
+
+def add_ctes(ctes: list[str], args: list[Any], parts: list[tuple[str, list[Any]]]) -> None:
+    """Append each (sql, args) part to a statement's CTEs (named ``p0``, ``p1``, ...) and
+    arguments, its parameters renumbered after those already there.  PostgreSQL runs every
+    data-modifying CTE to completion whether or not the statement reads it."""
+    for n, (sql, part_args) in enumerate(parts):
+        ctes.append(f"p{n} AS ({_renumber(sql, len(args))})")
+        args.extend(part_args)
 
 
 async def claim_pending(conn: Conn, node: str, claimed: set[str], limit: int) -> list[OutboxRow]:

@@ -167,8 +167,12 @@ def index_keys(entity: Entity) -> IndexKeys:
 class Upsert:
     """One statement applying a write set's upserts: inserts, updates, geo rows, the tenant."""
 
-    sql: str
+    ctes: list[str]
     args: list[Any]
+
+    @property
+    def sql(self) -> str:
+        return f"WITH {', '.join(self.ctes)} SELECT 1"
 
 
 def upsert_statement(tenant: str, upserts: list[Entity], seqs: dict[str, int],
@@ -270,7 +274,7 @@ def upsert_statement(tenant: str, upserts: list[Entity], seqs: dict[str, int],
             f"SELECT ins.seq, $1, a.attr, a.kind, a.num, a.txt FROM unnest("
             f"{_index_columns(len(args) - 4, 'text')}) AS a(id, attr, kind, num, txt) "
             "JOIN ins ON ins.id = a.id)")
-    return Upsert(f"WITH {', '.join(ctes)} SELECT 1", args)
+    return Upsert(ctes, args)
 
 
 def _row_columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
