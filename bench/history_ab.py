@@ -11,6 +11,10 @@ history than early ones.
 
     git archive 62549e5 cityos | tar -x -C /tmp/old
     python -m bench.history_ab --other /tmp/old --rounds 10 --duration 6
+    python -m bench.history_ab --other /tmp/old --engine postgresql
+
+On PostgreSQL each server gets a database of its own and the CPU counted includes that
+database's backends.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import httpx
 
 from bench import LOOPBACK
 from bench.events import ServerCpu, console, load_sensors, updates
-from bench.servers import running_server, sqlite_database
+from bench.servers import postgres_database, running_server, sqlite_database
 
 
 def measure(args: argparse.Namespace) -> list[dict[str, tuple[float, float]]]:
@@ -35,10 +39,11 @@ def measure(args: argparse.Namespace) -> list[dict[str, tuple[float, float]]]:
                 "on (other)": {"CITYOS_HISTORY_ENABLED": "true", "PYTHONPATH": str(args.other)},
                 "on (this)": {"CITYOS_HISTORY_ENABLED": "true"}}
     rounds: list[dict[str, tuple[float, float]]] = []
+    database = sqlite_database if args.engine == "sqlite" else postgres_database
     with ExitStack() as stack:
         servers = {}
         for name, env in variants.items():
-            url, workdir = stack.enter_context(sqlite_database())
+            url, workdir = stack.enter_context(database())
             server = stack.enter_context(running_server(
                 url, workdir, env={**env, "CITYOS_NOTIFICATION_ALLOW": LOOPBACK}))
             client = stack.enter_context(httpx.Client(base_url=server.base, timeout=120))
@@ -48,7 +53,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, tuple[float, float]]]:
             result: dict[str, tuple[float, float]] = {}
             for name in order:
                 server, ids = servers[name]
-                cpu = ServerCpu(server, "sqlite").start()
+                cpu = ServerCpu(server, args.engine).start()
                 stats, sent = updates(server.base, ids, args)
                 result[name] = (stats.rate, cpu.seconds() / sent * 1e6)
             rounds.append(result)
@@ -73,6 +78,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--other", type=Path, required=True,
                         help="a directory holding the other tree's cityos package")
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=1.0)

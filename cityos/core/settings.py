@@ -47,6 +47,10 @@ class Settings:
         "FULL", "SQLite synchronous pragma: FULL makes every acknowledged write durable.")
     pg_pool_min: int = _setting(2, "PostgreSQL: connections opened at start-up.")
     pg_pool_max: int = _setting(10, "PostgreSQL: most connections in the pool.")
+    pg_self_vacuum: str = _setting(
+        "auto", "PostgreSQL: vacuum and analyze CityOS's tables itself, by autovacuum's "
+        "thresholds, checked every 5 s. auto: only when the server's autovacuum is off (dead "
+        "rows of attribute updates would otherwise slow every write down by the minute); on; off.")
     history_enabled: bool = _setting(
         True, "Keep the temporal history of every attribute change (/temporal/entities).")
     history_retention: str = _setting(

@@ -17,5 +17,6 @@ def open_entity_store(settings: Settings) -> EntityStore:
     from cityos.data.ngsild.store.postgres import PostgresEntityStore
 
     store: EntityStore = PostgresEntityStore(settings.database_url, min_size=settings.pg_pool_min,
-                                             max_size=settings.pg_pool_max)
+                                             max_size=settings.pg_pool_max,
+                                             self_vacuum=settings.pg_self_vacuum)
     return store

@@ -65,6 +65,7 @@ from cityos.data.ngsild.store.postgres_sql import (
     upsert_statement,
 )
 from cityos.data.ngsild.store.postgres_temporal import PostgresTemporal
+from cityos.data.ngsild.store.postgres_vacuum import SelfVacuum
 from cityos.data.ngsild.store.qindex import index_rows, pushdown
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class PostgresEntityStore(PostgresTemporal):
 
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10,
                  acquire_timeout: float = 5.0, connect_timeout: float = 5.0,
-                 command_timeout: float = 60.0) -> None:
+                 command_timeout: float = 60.0, self_vacuum: str = "auto") -> None:
         self.url = url
         self.min_size = min_size
         self.max_size = max(max_size, min_size, 1)
@@ -142,6 +143,7 @@ class PostgresEntityStore(PostgresTemporal):
         self.observer: ChangeObserver | None = None
         self.node = socket.gethostname()     # owner of the outbox rows this process writes
         self._claimed: set[str] = set()
+        self.self_vacuum = SelfVacuum(self._connection, self_vacuum)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -156,6 +158,7 @@ class PostgresEntityStore(PostgresTemporal):
         try:
             async with self._connection() as conn:
                 self.postgis = await _ensure_schema(conn)
+            await self.self_vacuum.start()
         except BaseException:
             pool, self._pool = self._pool, None
             if pool is not None:
@@ -164,6 +167,7 @@ class PostgresEntityStore(PostgresTemporal):
         log.info("PostgreSQL store open (PostGIS %s)", "on" if self.postgis else "off")
 
     async def close(self) -> None:
+        await self.self_vacuum.stop()
         pool, self._pool = self._pool, None
         if pool is None:
             return
