@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cityos.data.ngsild import Broker, ContextResolver, TermMap, batch_upsert, utc_now
+from cityos.core.problems import AlreadyExists
+from cityos.data.ngsild import Broker, ContextResolver, TermMap, batch_create, utc_now
 
 
 def preload_demo_contexts(resolver: ContextResolver) -> None:
@@ -16,7 +17,12 @@ def preload_demo_contexts(resolver: ContextResolver) -> None:
 
 
 async def load_demo(broker: Broker, tenant: str = "") -> int:
-    """Upsert the demo entities (idempotent: a restart does not duplicate them)."""
+    """Create the demo entities that are not there yet; how many the city now holds.
+
+    Entities left from an earlier start stay as they are: a restart neither resets what a user
+    changed nor appends another copy of every attribute to the temporal history (a replacing
+    upsert did both).
+    """
     from cityos.data.demo import demo_entities
 
     preload_demo_contexts(broker.resolver)
@@ -29,11 +35,11 @@ async def load_demo(broker: Broker, tenant: str = "") -> int:
     loaded = 0
     size = broker.settings.max_batch_size
     for start in range(0, len(entities), size):
-        result = await batch_upsert(broker, tenant, entities[start:start + size], term_map_for,
-                                    replace=True)
-        if result.errors:
-            raise RuntimeError(f"demo data failed to load: {result.errors[:3]}")
-        loaded += len(result.success)
+        result = await batch_create(broker, tenant, entities[start:start + size], term_map_for)
+        failed = [e for e in result.errors if e["error"]["type"] != AlreadyExists.type_uri]
+        if failed:
+            raise RuntimeError(f"demo data failed to load: {failed[:3]}")
+        loaded += len(result.success) + len(result.errors)
     return loaded
 
 

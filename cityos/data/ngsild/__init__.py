@@ -6,7 +6,7 @@ Public interface: :func:`build_broker` and :data:`ROUTES`; everything else is in
 from __future__ import annotations
 
 from cityos.data.ngsild.actions import Broker
-from cityos.data.ngsild.batch import batch_upsert
+from cityos.data.ngsild.batch import batch_create, batch_upsert
 from cityos.data.ngsild.context import ContextResolver
 from cityos.data.ngsild.csource import ROUTES as _CSOURCE
 from cityos.data.ngsild.payload import utc_now
@@ -23,4 +23,4 @@ ROUTES = [*_ENTITIES, *_BATCH, *_DISCOVERY, *_CONTEXTS, *_SUBSCRIPTIONS,
           *_TEMPORAL, *_CSOURCE]
 
 __all__ = ["ROUTES", "Broker", "Change", "ChangeObserver", "ContextResolver", "Effects",
-           "OutboxRow", "TermMap", "batch_upsert", "utc_now"]
+           "OutboxRow", "TermMap", "batch_create", "batch_upsert", "utc_now"]
