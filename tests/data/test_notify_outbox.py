@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cityos.data.ngsild.notify.counters import KIND
+from cityos.data.ngsild.notify.counters import FLUSH_CHUNK, KIND, CounterStore
 from cityos.data.ngsild.notify.dispatcher import Notifier
 from cityos.data.ngsild.store.base import Change, Effects, OutboxRow, Selector, TypeExpr, WriteSet
 from cityos.data.ngsild.store.sqlite import SQLiteEntityStore
@@ -149,6 +149,39 @@ async def test_counters_are_saved_and_loaded() -> None:
             counters = fresh.counters("", sub.id)
             assert counters.times_sent == saved["timesSent"]
             assert counters.last_success == saved["lastSuccess"]
+
+
+async def test_counters_of_many_subscriptions_go_in_one_write_per_chunk() -> None:
+    subs = [subscription(f"http://127.0.0.1:1/{n}") for n in range(FLUSH_CHUNK + 3)]
+    registry, store = Registry(*subs), MemoryStore()
+    counters = CounterStore(store, registry)
+    for n, sub in enumerate(subs):
+        registry.counters("", sub.id).times_sent = n
+        counters.dirty.add(("", sub.id))
+    counters.dirty.add(("", "urn:ngsi-ld:Subscription:removed"))     # removed meanwhile
+    await counters.flush()
+    assert store.put_many_calls == 2 and not counters.dirty
+    assert {doc["id"]: doc["timesSent"] for doc in store.documents.values()} == {
+        sub.id: n for n, sub in enumerate(subs)}
+
+
+async def test_counters_that_could_not_be_saved_are_saved_at_the_next_flush() -> None:
+    sub = subscription("http://127.0.0.1:1/")
+    registry, store = Registry(sub), MemoryStore()
+    counters = CounterStore(store, registry)
+    counters.dirty.add(("", sub.id))
+    registry.counters("", sub.id).times_sent = 7
+    working = store.put_documents
+
+    async def failing(kind: str, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
+        raise OSError("disk full")
+
+    store.put_documents = failing  # type: ignore[method-assign]
+    await counters.flush()
+    assert counters.dirty == {("", sub.id)} and not store.documents
+    store.put_documents = working  # type: ignore[method-assign]
+    await counters.flush()
+    assert store.documents[(KIND, "", sub.id)]["timesSent"] == 7
 
 
 async def test_counters_on_the_real_store(sqlite_path: str) -> None:

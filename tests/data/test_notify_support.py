@@ -64,6 +64,7 @@ class MemoryStore:
     documents: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     entities: list[dict[str, Any]] = field(default_factory=list)
     done_calls: list[list[str]] = field(default_factory=list)
+    put_many_calls: int = 0
 
     async def outbox_pending(self, limit: int = 1000) -> list[OutboxRow]:
         return list(self.outbox.values())[:limit]
@@ -77,6 +78,11 @@ class MemoryStore:
                            *, create: bool = False) -> bool:
         self.documents[(kind, tenant, doc_id)] = dict(doc)
         return True
+
+    async def put_documents(self, kind: str, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
+        self.put_many_calls += 1
+        for tenant, doc_id, doc in docs:
+            self.documents[(kind, tenant, doc_id)] = dict(doc)
 
     async def list_documents(self, kind: str, tenant: str | None = None) -> list[dict[str, Any]]:
         return [{**d, "_tenant": t} for (k, t, _), d in self.documents.items()

@@ -380,6 +380,20 @@ async def test_contexts_crud(store: Any) -> None:
 
 # -- concurrency --------------------------------------------------------------------------------
 
+async def test_documents_are_put_several_at_once(store: Any) -> None:
+    await store.put_document("counters", "kobe", "a", {"n": 0})
+    await store.put_documents("counters", [
+        ("kobe", "a", {"n": 1}), ("kobe", "b", {"n": 2}), ("osaka", "a", {"n": 3}),
+        ("kobe", "b", {"n": 4})])            # the same id twice: the last one wins
+    assert await store.get_document("counters", "kobe", "a") == {"n": 1}
+    assert await store.get_document("counters", "kobe", "b") == {"n": 4}
+    assert await store.get_document("counters", "osaka", "a") == {"n": 3}
+    listed = await store.list_documents("counters")
+    assert [(d["_tenant"], d["n"]) for d in listed] == [("kobe", 1), ("kobe", 4), ("osaka", 3)]
+    await store.put_documents("counters", [])
+    assert len(await store.list_documents("counters")) == 3
+
+
 async def test_concurrent_appends_are_not_lost(store: Any) -> None:
     await create(store, "t", entity(urn(1), A))
 

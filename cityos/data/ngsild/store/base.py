@@ -324,6 +324,10 @@ class EntityStore(Protocol):
                            *, create: bool = False) -> bool:
         """Store ``doc``; with ``create`` only if absent (returns False when it existed)."""
 
+    async def put_documents(self, kind: str, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Store several documents of ``kind``, each ``(tenant, id, doc)``, replacing stored ones,
+        in one transaction (the same id twice: the last one wins)."""
+
     async def get_document(self, kind: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
         """One stored document, or ``None``."""
 

@@ -434,6 +434,19 @@ class PostgresEntityStore(PostgresTemporal):
 
         return await self._run(op)
 
+    async def put_documents(self, kind: str, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
+        # one row per id: ON CONFLICT DO UPDATE may not touch a row twice in one statement
+        latest = {(tenant, doc_id): doc for tenant, doc_id, doc in docs}
+        if not latest:
+            return
+
+        async def op(conn: Conn) -> None:
+            await conn.execute(postgres_effects.DOCUMENTS_UPSERT, kind,
+                               [tenant for tenant, _ in latest], [doc_id for _, doc_id in latest],
+                               list(latest.values()))
+
+        await self._run(op)
+
     async def get_document(self, kind: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
         async def op(conn: Conn) -> dict[str, Any] | None:
             doc: dict[str, Any] | None = await conn.fetchval(

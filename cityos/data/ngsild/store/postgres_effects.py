@@ -46,6 +46,10 @@ OUTBOX_INSERT = (
 DOCUMENTS_INSERT_MISSING = (
     "INSERT INTO documents (kind, tenant, id, doc) SELECT r.kind, $1, r.id, r.doc FROM "
     "unnest($2::text[], $3::text[], $4::jsonb[]) AS r(kind, id, doc) ON CONFLICT DO NOTHING")
+DOCUMENTS_UPSERT = (
+    "INSERT INTO documents (kind, tenant, id, doc) SELECT $1, r.tenant, r.id, r.doc FROM "
+    "unnest($2::text[], $3::text[], $4::jsonb[]) AS r(tenant, id, doc) "
+    "ON CONFLICT (kind, tenant, id) DO UPDATE SET doc = excluded.doc")
 OUTBOX_CLAIM = (
     "UPDATE outbox SET owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM outbox "
     "WHERE (lease_until < $3 OR owner = $1) AND NOT (id = ANY($4::text[])) ORDER BY seq "

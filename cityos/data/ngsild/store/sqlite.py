@@ -610,6 +610,13 @@ class SQLiteEntityStore(SQLiteTemporal):
             lambda c: sqlite_effects.put_document(c, kind, tenant, doc_id, doc, create))
         return done
 
+    async def put_documents(self, kind: str, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            for tenant, doc_id, doc in docs:
+                sqlite_effects.put_document(conn, kind, tenant, doc_id, doc, False)
+
+        await self._submit(job)
+
     async def get_document(self, kind: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
         row = await self._read(lambda c: c.execute(
             "SELECT doc FROM documents WHERE kind=? AND tenant=? AND id=?",
