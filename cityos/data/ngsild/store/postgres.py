@@ -576,7 +576,7 @@ async def _apply(conn: Conn, tenant: str, ws: WriteSet, seqs: dict[str, int],
     if ws.upserts:
         statement = upsert_statement(tenant, final_states(ws.upserts), seqs, register, indexed)
         postgres_effects.add_ctes(statement.ctes, statement.args, effects)
-        effects = []
+        effects = []                    # sent: they are part of the upsert statement now
         await conn.execute(statement.sql, *statement.args)
         register = False
     if ws.deletes:

@@ -59,9 +59,9 @@ OUTBOX_CLAIM = (
 def effects_parts(tenant: str, effects: Effects, node: str) -> list[tuple[str, list[Any]]]:
     """The statements (sql, args) inserting the history and outbox rows of one write.
 
-    The caller runs them inside the write's transaction, joined to its upsert statement
-    (``postgres_sql.Upsert.joined``) or on their own (:func:`combined`): on a small update the
-    round trips, not the rows, are what history would cost.
+    The caller runs them inside the write's transaction, as CTEs of its upsert statement
+    (:func:`add_ctes`) or on their own (:func:`combined`): on a small update the round trips,
+    not the rows, are what history would cost.
     """
     parts: list[tuple[str, list[Any]]] = []
     if effects.history:

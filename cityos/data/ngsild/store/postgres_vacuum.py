@@ -76,7 +76,6 @@ class SelfVacuum:
             raise ValueError(f"pg_self_vacuum must be one of {', '.join(MODES)}, not {mode!r}")
         self.connection, self.mode, self.check_seconds = connection, mode, check_seconds
         self._repeating: Repeating | None = None
-        self.runs: list[str] = []       # statements run so far (last 100), for tests and ops
 
     @property
     def running(self) -> bool:
@@ -116,5 +115,4 @@ class SelfVacuum:
             finally:
                 await conn.execute("RESET vacuum_cost_delay")
         log.debug("self-vacuum: %s", "; ".join(due))
-        self.runs = (self.runs + due)[-100:]
         return due
