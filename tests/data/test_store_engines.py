@@ -378,8 +378,6 @@ async def test_contexts_crud(store: Any) -> None:
     assert await store.get_context("t", "c1") is None
 
 
-# -- concurrency --------------------------------------------------------------------------------
-
 async def test_documents_are_put_several_at_once(store: Any) -> None:
     await store.put_document("counters", "kobe", "a", {"n": 0})
     await store.put_documents("counters", [
@@ -393,6 +391,8 @@ async def test_documents_are_put_several_at_once(store: Any) -> None:
     await store.put_documents("counters", [])
     assert len(await store.list_documents("counters")) == 3
 
+
+# -- concurrency --------------------------------------------------------------------------------
 
 async def test_concurrent_appends_are_not_lost(store: Any) -> None:
     await create(store, "t", entity(urn(1), A))

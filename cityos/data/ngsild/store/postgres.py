@@ -143,7 +143,7 @@ class PostgresEntityStore(PostgresTemporal):
         self.observer: ChangeObserver | None = None
         self.node = socket.gethostname()     # owner of the outbox rows this process writes
         self._claimed: set[str] = set()
-        self.self_vacuum = SelfVacuum(self._connection, self_vacuum)
+        self.self_vacuum = SelfVacuum(self._connection, self._maintenance_connection, self_vacuum)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
@@ -175,6 +175,13 @@ class PostgresEntityStore(PostgresTemporal):
             await asyncio.wait_for(pool.close(), timeout=10)
         except UNAVAILABLE:
             pool.terminate()
+
+    async def _maintenance_connection(self) -> asyncpg.Connection[asyncpg.Record]:
+        """A connection outside the pool and without its statement timeout (VACUUM)."""
+        conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(
+            _dsn(self.url), timeout=self.connect_timeout, command_timeout=None,
+            server_settings={"application_name": "cityos-maintenance"})
+        return conn
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Conn]:

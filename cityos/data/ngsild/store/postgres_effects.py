@@ -1,7 +1,8 @@
 """PostgreSQL: appending a write's effects (history, outbox), documents and outbox claims.
 
-Effects are inserted with one ``unnest`` statement per table, whatever the number of rows, so a
-batch of 1,000 entities costs three round trips, not thousands.  Outbox rows carry a lease
+Effects are inserted with one ``unnest`` statement per table, whatever the number of rows, each a
+CTE of the write's upsert statement (:func:`add_ctes`): a batch of 1,000 entities costs no round
+trip more than a write without history.  Outbox rows carry a lease
 (``owner``, ``lease_until``): the process that wrote a row delivers it; another node only takes a
 row over (``FOR UPDATE SKIP LOCKED``) after its lease expired, which is what happens when its
 writer crashed.  A restarted process with the same node name takes its own rows back at once.
