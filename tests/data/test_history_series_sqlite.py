@@ -4,7 +4,6 @@ writer cache, and the one-time migration from the text-keyed history layout."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,35 +37,25 @@ RECORD = TemporalEntityRow(entity_id=SENSOR, types=[DEFAULT_VOCAB + "Sensor"], s
                            created_at=T0, modified_at=T0)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteEntityStore]:
-    s = SQLiteEntityStore(str(tmp_path / "store.db"))
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
-async def values(store: SQLiteEntityStore, attr: str) -> list[Any]:
-    rows = await store.temporal_instances("", SENSOR, attr, "observedAt", Window(), False, 100)
+async def values(file_store: SQLiteEntityStore, attr: str) -> list[Any]:
+    rows = await file_store.temporal_instances("", SENSOR, attr, "observedAt", Window(), False, 100)
     return [r.doc["value"] for r in rows]
 
 
 # -- ids learnt by a write that rolled back ------------------------------------------------------
-async def test_series_of_a_failed_write_leaves_no_stale_id(store: SQLiteEntityStore) -> None:
+async def test_series_of_a_failed_write_leaves_no_stale_id(file_store: SQLiteEntityStore) -> None:
     # the second row cannot be stored after the first one's series was inserted: the write
     # rolls back, and with it both series rows
     unstorable = row(HUMIDITY, object(), T0, 2)
     with pytest.raises(TypeError):
-        await store.temporal_write("", RECORD, [row(TEMP, 20.5, T0, 1), unstorable])
+        await file_store.temporal_write("", RECORD, [row(TEMP, 20.5, T0, 1), unstorable])
     # a new series now gets the number the rolled-back one had; a cached stale id would put
     # the next temperature into the wind's series
-    await store.temporal_write("", RECORD, [row(WIND, 3.0, T0 + HOUR, 3)])
-    await store.temporal_write("", RECORD, [row(TEMP, 21.0, T0 + 2 * HOUR, 4)])
-    assert await values(store, TEMP) == [21.0]
-    assert await values(store, WIND) == [3.0]
-    assert await store.temporal_attributes("", SENSOR) == sorted([TEMP, WIND])
+    await file_store.temporal_write("", RECORD, [row(WIND, 3.0, T0 + HOUR, 3)])
+    await file_store.temporal_write("", RECORD, [row(TEMP, 21.0, T0 + 2 * HOUR, 4)])
+    assert await values(file_store, TEMP) == [21.0]
+    assert await values(file_store, WIND) == [3.0]
+    assert await file_store.temporal_attributes("", SENSOR) == sorted([TEMP, WIND])
 
 
 def test_rolled_back_ids_are_never_cached() -> None:
@@ -102,13 +91,13 @@ def test_cache_keeps_a_bounded_number_of_entities() -> None:
     assert conn.execute("SELECT count(*) FROM history_series").fetchone()[0] == 3
 
 
-async def test_deleted_entity_gets_new_series(store: SQLiteEntityStore) -> None:
-    await store.temporal_write("", RECORD, [row(TEMP, 20.5, T0, 1)])
-    assert await store.temporal_delete("", SENSOR)
-    await store.temporal_write("", RECORD, [row(WIND, 1.0, T0, 2)])     # may reuse the number
-    await store.temporal_write("", RECORD, [row(TEMP, 22.0, T0 + HOUR, 3)])
-    assert await values(store, TEMP) == [22.0]
-    assert await values(store, WIND) == [1.0]
+async def test_deleted_entity_gets_new_series(file_store: SQLiteEntityStore) -> None:
+    await file_store.temporal_write("", RECORD, [row(TEMP, 20.5, T0, 1)])
+    assert await file_store.temporal_delete("", SENSOR)
+    await file_store.temporal_write("", RECORD, [row(WIND, 1.0, T0, 2)])     # may reuse the number
+    await file_store.temporal_write("", RECORD, [row(TEMP, 22.0, T0 + HOUR, 3)])
+    assert await values(file_store, TEMP) == [22.0]
+    assert await values(file_store, WIND) == [1.0]
 
 
 # -- migration from the text-keyed layout ---------------------------------------------------------
@@ -194,19 +183,19 @@ async def test_migrated_history_takes_new_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old_database(path)
     for n in range(2):          # the second open finds nothing to migrate
-        store = SQLiteEntityStore(str(path))
-        await store.open()
+        file_store = SQLiteEntityStore(str(path))
+        await file_store.open()
         try:
-            rows = await store.temporal_instances("", SENSOR, TEMP, "observedAt", Window(), True, 1)
+            rows = await file_store.temporal_instances("", SENSOR, TEMP, "observedAt", Window(), True, 1)
             last = rows[0].t
-            await store.temporal_write("", RECORD, [row(TEMP, 30 + n, last + HOUR, 100 + n)])
-            bounds = await store.temporal_bounds("", SENSOR, TEMP, "observedAt", Window())
+            await file_store.temporal_write("", RECORD, [row(TEMP, 30 + n, last + HOUR, 100 + n)])
+            bounds = await file_store.temporal_bounds("", SENSOR, TEMP, "observedAt", Window())
             assert bounds is not None and bounds[1] == last + HOUR
-            sums = await store.temporal_aggregate("", SENSOR, TEMP, "observedAt", Window(), bounds,
+            sums = await file_store.temporal_aggregate("", SENSOR, TEMP, "observedAt", Window(), bounds,
                                                   Buckets(origin=bounds[0]), frozenset({"sum"}))
-            assert [b.numbers for b in sums] == [len(await values(store, TEMP))]
+            assert [b.numbers for b in sums] == [len(await values(file_store, TEMP))]
         finally:
-            await store.close()
+            await file_store.close()
     assert temperature_rows(path) == 5
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM history_series").fetchone()[0] == 3
