@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cityos.data.ngsild.store.sql_chunks import power_of_two_chunks
+from cityos.data.ngsild.store.sql_chunks import placeholders, power_of_two_chunks
 
 
 def test_chunks_cover_every_item_once_in_order() -> None:
@@ -21,3 +21,8 @@ def test_chunks_cover_every_item_once_in_order() -> None:
 def test_a_long_list_is_mostly_full_chunks() -> None:
     assert list(power_of_two_chunks(300, 256)) == [(0, 256), (256, 32), (288, 8), (296, 4)]
     assert [size for _, size in power_of_two_chunks(1000, 256)] == [256, 256, 256, 128, 64, 32, 8]
+
+
+def test_placeholders_name_one_mark_per_item() -> None:
+    assert placeholders(1) == "(?)"
+    assert placeholders(3) == "(?, ?, ?)"

@@ -50,4 +50,4 @@ def now_micros() -> int:
 
 def utc_now() -> str:
     """The current time as the broker writes system attributes (UTC, microseconds, ``Z``)."""
-    return from_micros(time.time_ns() // 1000)
+    return from_micros(now_micros())

@@ -68,7 +68,7 @@ _HISTORY_TABLE = """CREATE TABLE IF NOT EXISTS {name} (
     num REAL GENERATED ALWAYS AS (CASE WHEN json_type(doc, '$.value') IN ('integer', 'real')
         THEN json_extract(doc, '$.value') END) {num}
 );"""
-SQLITE_HISTORY_TABLES = """
+SQLITE_HISTORY_TABLES = f"""
 CREATE TABLE IF NOT EXISTS temporal_entities (
     tenant TEXT NOT NULL, id TEXT NOT NULL, types TEXT NOT NULL, scope TEXT,
     created_at INTEGER NOT NULL, modified_at INTEGER NOT NULL, deleted_at INTEGER,
@@ -78,11 +78,10 @@ CREATE TABLE IF NOT EXISTS history_series (
     sid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, entity_id TEXT NOT NULL, attr TEXT NOT NULL,
     UNIQUE (tenant, entity_id, attr)
 );
-{attr_history}
-{history_pending}
+{_HISTORY_TABLE.format(name="attr_history", num="STORED")}
+{_HISTORY_TABLE.format(name="history_pending", num="VIRTUAL")}
 CREATE INDEX IF NOT EXISTS history_pending_sid ON history_pending (sid);
-""".replace("{attr_history}", _HISTORY_TABLE.format(name="attr_history", num="STORED")).replace(
-    "{history_pending}", _HISTORY_TABLE.format(name="history_pending", num="VIRTUAL"))
+"""
 # attr_history_obs_cover carries what aggregation reads (deleted, dataset_id, num), so numbers are
 # aggregated without visiting the table
 SQLITE_HISTORY_INDEXES = """

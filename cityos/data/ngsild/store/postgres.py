@@ -267,9 +267,8 @@ class PostgresEntityStore(PostgresTemporal):
         effects = observer.effects(tenant, changes)
         if not effects:
             return None
-        sql, args = postgres_effects.combined(
-            postgres_effects.effects_parts(tenant, effects, self.node))
-        await conn.execute(sql, *args)
+        await postgres_effects.execute_parts(
+            conn, postgres_effects.effects_parts(tenant, effects, self.node))
         return effects
 
     def _announce(self, tenant: str, effects: Effects) -> None:
@@ -589,8 +588,7 @@ async def _apply(conn: Conn, tenant: str, ws: WriteSet, seqs: dict[str, int],
     if ws.deletes:
         await conn.execute(delete_statement(register), tenant, list(ws.deletes))
     if effects:
-        sql, args = postgres_effects.combined(effects)
-        await conn.execute(sql, *args)
+        await postgres_effects.execute_parts(conn, effects)
 
 
 async def _collect(matches: AsyncIterator[Entity],

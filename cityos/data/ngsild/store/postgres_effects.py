@@ -92,6 +92,12 @@ def effects_parts(tenant: str, effects: Effects, node: str) -> list[tuple[str, l
     return parts
 
 
+async def execute_parts(conn: Conn, parts: list[tuple[str, list[Any]]]) -> None:
+    """Run the (sql, args) parts as one statement (inside the caller's transaction)."""
+    sql, args = combined(parts)
+    await conn.execute(sql, *args)
+
+
 def _renumber(sql: str, offset: int) -> str:
     return _PARAM.sub(lambda m: f"${int(m[1]) + offset}", sql)
 

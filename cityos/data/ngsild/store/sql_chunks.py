@@ -7,6 +7,7 @@ items need at most nine texts, however long the lists.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 
@@ -18,3 +19,9 @@ def power_of_two_chunks(total: int, largest: int) -> Iterator[tuple[int, int]]:
         size = min(largest, 1 << ((total - start).bit_length() - 1))
         yield start, size
         start += size
+
+
+@functools.cache
+def placeholders(size: int) -> str:
+    """``(?, ?, ...)`` with ``size`` marks, for ``IN`` lists of one chunk."""
+    return f"({', '.join('?' * size)})"

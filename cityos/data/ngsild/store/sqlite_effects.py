@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from typing import Any
 
@@ -15,7 +14,7 @@ from cityos.data.ngsild.store.history_schema import (
     SQLITE_TEMPORAL_ENTITY_UPSERT,
     split_records,
 )
-from cityos.data.ngsild.store.sql_chunks import power_of_two_chunks
+from cityos.data.ngsild.store.sql_chunks import placeholders, power_of_two_chunks
 from cityos.data.ngsild.store.sqlite_series import SeriesIds, insert_history
 
 
@@ -59,12 +58,8 @@ def delete_outbox_rows(conn: sqlite3.Connection, ids: list[str]) -> None:
     """Delete finished outbox rows, up to 256 ids per statement: executemany took a statement
     step per row, and every step gives the GIL up and waits to take it back."""
     for start, size in power_of_two_chunks(len(ids), 256):
-        conn.execute(_delete_outbox_sql(size), ids[start:start + size])
-
-
-@functools.cache
-def _delete_outbox_sql(size: int) -> str:
-    return f"DELETE FROM outbox WHERE id IN ({','.join('?' * size)})"
+        conn.execute(f"DELETE FROM outbox WHERE id IN {placeholders(size)}",
+                     ids[start:start + size])
 
 
 def pending_rows(conn: sqlite3.Connection, claimed: set[str], limit: int) -> list[OutboxRow]:

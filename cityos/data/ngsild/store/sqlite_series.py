@@ -32,7 +32,7 @@ from cityos.data.ngsild.store.history_schema import (
     SQLITE_HISTORY_TABLES,
     SQLITE_PENDING_DROP,
 )
-from cityos.data.ngsild.store.sql_chunks import power_of_two_chunks
+from cityos.data.ngsild.store.sql_chunks import placeholders, power_of_two_chunks
 
 # entities whose series ids are kept (each a handful of attributes: ~10 MB at the limit); past it
 # the oldest entity is dropped and its next write looks its sids up again (one index seek each)
@@ -135,9 +135,8 @@ def move_pending(conn: sqlite3.Connection, sids: list[int]) -> None:
     """Every pending row of the series into ``attr_history``, in the order they were written."""
     for start, size in power_of_two_chunks(len(sids), MAX_CHUNK):
         chunk = sids[start:start + size]
-        marks = f"({', '.join('?' * size)})"
-        conn.execute(SQLITE_HISTORY_MOVE.format(marks), chunk)
-        conn.execute(SQLITE_PENDING_DROP.format(marks), chunk)
+        conn.execute(SQLITE_HISTORY_MOVE.format(placeholders(size)), chunk)
+        conn.execute(SQLITE_PENDING_DROP.format(placeholders(size)), chunk)
 
 
 # The layout before series ids keyed attr_history by (tenant, entity_id, attr) texts.  The old
