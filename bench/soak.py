@@ -8,7 +8,7 @@ every connection (their lanes retry, give up and cap their backlog).  The update
 fills during the first pass and must stop growing after it.
 
 Every ``--sample`` seconds it reads the server's memory from ``/proc``: ``RssAnon`` (the heap:
-what a leak would grow) and ``RssFile`` (file pages mapped, i.e. SQLite's memory-mapped
+what a leak would grow) and ``RssFile`` (mapped file pages: code, and SQLite's memory-mapped
 database, which grows with the data and is given back by the kernel when memory is short), plus
 the notifier's queue lengths from ``/health``.  The verdict is the slope of ``RssAnon`` over the
 second half of the run, by least squares, against ``--flat-mb-per-hour``.  At the end it waits for
@@ -69,7 +69,10 @@ async def soak(server: Server, ids: list[str], args: argparse.Namespace,
     """Updates at ``args.rate`` for ``args.minutes``; (sent, answered 2xx, samples)."""
     make = update_maker(ids, [0])
     session = new_session(64)
-    health = httpx.AsyncClient(base_url=server.base, timeout=30)
+    # a fresh connection per sample: uvicorn closes an idle one after 5 s, the sampling period,
+    # and a request racing that close fails
+    health = httpx.AsyncClient(base_url=server.base, timeout=30,
+                               limits=httpx.Limits(max_keepalive_connections=0))
     slots = asyncio.Semaphore(IN_FLIGHT)
     seconds = args.minutes * 60
     total = int(args.rate * seconds)
@@ -91,12 +94,18 @@ async def soak(server: Server, ids: list[str], args: argparse.Namespace,
 
     async def sampler() -> None:
         while True:
-            notifier = (await health.get("/health")).json().get("notifications", {})
-            samples.append({"t": round(time.perf_counter() - start, 2), **memory(server.pid),
-                            "queued": notifier.get("queued", 0),
-                            "pendingRows": notifier.get("pendingRows", 0),
-                            "dropped": notifier.get("dropped", 0),
-                            "delivered": notifier.get("delivered", 0), "sent": sent})
+            sample: dict[str, Any] = {"t": round(time.perf_counter() - start, 2),
+                                      **memory(server.pid), "sent": sent}
+            # memory is read first and kept even when /health does not answer: one slow
+            # answer must not end the sampling (it did, in a first run on PostgreSQL)
+            try:
+                notifier = (await health.get("/health")).json().get("notifications", {})
+            except (httpx.HTTPError, ValueError) as exc:
+                sample["healthError"] = f"{type(exc).__name__}: {exc}"[:200]
+            else:
+                sample.update({key: notifier.get(key, 0) for key in
+                               ("queued", "pendingRows", "dropped", "delivered")})
+            samples.append(sample)
             await asyncio.sleep(args.sample)
 
     sampling = asyncio.create_task(sampler())
@@ -116,6 +125,8 @@ async def soak(server: Server, ids: list[str], args: argparse.Namespace,
         await asyncio.gather(*running)
         progress.update(task, completed=total)
     finally:
+        if sampling.done() and sampling.exception() is not None:
+            console.print(f"[red]sampling stopped: {sampling.exception()!r}")
         sampling.cancel()
         await session.close()
         await health.aclose()
@@ -123,30 +134,45 @@ async def soak(server: Server, ids: list[str], args: argparse.Namespace,
 
 
 def verdict(samples: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    expected = args.minutes * 60 / args.sample
+    if len(samples) < 0.9 * expected:
+        raise SystemExit(f"only {len(samples)} of ~{expected:.0f} memory samples: no verdict")
     half = samples[len(samples) // 2:]
     anon = [(s["t"], s["RssAnon"]) for s in half]
     slope = slope_per_hour(anon)
+    def most(key: str) -> int:
+        return max((s[key] for s in samples if key in s), default=0)
+
     return {"rss_anon_start_mb": samples[0]["RssAnon"], "rss_anon_mid_mb": half[0]["RssAnon"],
             "rss_anon_end_mb": samples[-1]["RssAnon"],
             "rss_anon_max_mb": max(s["RssAnon"] for s in samples),
             "rss_file_end_mb": samples[-1]["RssFile"],
             "second_half_slope_mb_per_hour": slope,
             "flat": slope <= args.flat_mb_per_hour,
-            "max_queued": max(s["queued"] for s in samples),
-            "max_pending_rows": max(s["pendingRows"] for s in samples),
-            "dropped_dead_items": samples[-1]["dropped"]}
+            "max_queued": most("queued"), "max_pending_rows": most("pendingRows"),
+            "dropped_dead_items": most("dropped"),
+            "health_errors": sum("healthError" in s for s in samples)}
+
+
+def dead_counters(client: httpx.Client, sub_id: str) -> dict[str, Any]:
+    """What a dead endpoint's subscription shows its owner: status and the failure count."""
+    sub = client.get(f"/ngsi-ld/v1/subscriptions/{sub_id}").raise_for_status().json()
+    notification = sub.get("notification", {})
+    return {key: notification.get(key) for key in ("status", "timesSent", "timesFailed")}
 
 
 def chart(samples: list[dict[str, Any]], args: argparse.Namespace) -> str:
     minutes = [s["t"] / 60 for s in samples]
+
+    def line(label: str, key: str) -> Series:
+        return Series(label, [(m, s[key]) for m, s in zip(minutes, samples, strict=True)])
+
     return line_chart(
         f"cityos serve on {args.engine}: memory over a {args.minutes:g}-minute soak "
         f"({args.rate:g} updates/s, {args.subs} + {args.dead_subs} dead subscriptions)",
         "minutes", "MB",
-        [Series("RssAnon (heap)", list(zip(minutes, (s["RssAnon"] for s in samples),
-                                            strict=True))),
-         Series("RssFile (mapped database pages)", list(zip(minutes, (s["RssFile"] for s in samples),
-                                                            strict=True)))])
+        [line("RssAnon (heap)", "RssAnon"),
+         line("RssFile (mapped files: code, SQLite database)", "RssFile")])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"creating {args.entities:,} sensors ...")
         ids = load_sensors(client, args.entities)
         subscribe(client, args.subs, recv)
-        subscribe(client, args.dead_subs, f"http://{LOOPBACK}:{free_port()}")
+        dead = subscribe(client, args.dead_subs, f"http://{LOOPBACK}:{free_port()}")
         with Progress(TextColumn("{task.description}"), BarColumn(),
                       TextColumn("{task.completed:,}/{task.total:,} updates"),
                       TimeRemainingColumn(), console=console) as progress:
@@ -185,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         result.update(engine=args.engine, minutes=args.minutes, rate=args.rate,
                       entities=args.entities, subs=args.subs, dead_subs=args.dead_subs,
                       updates_sent=sent, updates_ok=ok, notified_expected=expected,
-                      notified_entities=got["entities"])
+                      notified_entities=got["entities"],
+                      dead_sub_counters=[dead_counters(client, sub_id) for sub_id in dead])
     for key, value in result.items():
         console.print(f"{key:32} {value:,.1f}" if isinstance(value, float) else
                       f"{key:32} {value}")
