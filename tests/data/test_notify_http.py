@@ -222,3 +222,31 @@ async def test_rows_sharing_their_subscriptions_keep_each_lanes_order() -> None:
             await rec.wait_for(lambda _: len(rec.entity_ids()) == 9)
         assert rec.entity_ids("/one") == [f"urn:ngsi-ld:Parking:{n}" for n in range(5)]
         assert rec.entity_ids("/both") == [f"urn:ngsi-ld:Parking:{n}" for n in (0, 1, 3, 4)]
+
+
+async def test_a_failing_lane_spaces_its_attempts_and_recovers() -> None:
+    # once a batch was given up, the lane's single attempts are spaced by a pause that doubles
+    # (0.2, 0.4, 0.8 s here) instead of one attempt per linger; when the receiver is back the
+    # lane delivers again
+    async with receiver() as rec:
+        rec.statuses = [503] * 10_000                # down: every request fails
+        sub = subscription(rec.url("/down"))
+        store = MemoryStore()
+        notifier = Notifier(store, Registry(sub), render,
+                            make_settings(notification_retries=0, notification_backoff=0.2))
+
+        async def feed(first: int, count: int) -> None:
+            for n in range(first, first + count):    # one change every 10 ms
+                r = row([sub.id], n=n)
+                store.outbox[r.id] = r
+                notifier.submit([r])
+                await asyncio.sleep(0.01)
+
+        async with running(notifier):
+            await feed(0, 100)
+            failed = notifier.metrics()["failed"]
+            assert 2 <= failed <= 6, failed          # one per 10 ms linger would be ~100
+            rec.statuses.clear()                     # the receiver is back
+            await feed(100, 5)
+            got = await rec.wait_for(lambda r: "urn:ngsi-ld:Parking:104" in rec.entity_ids())
+            assert got and notifier.metrics()["givenUp"] == failed

@@ -19,7 +19,9 @@ Retries: a failed attempt is retried after ``notification_backoff`` seconds, dou
 60 s, at most ``notification_retries`` times; then the batch is given up.  While a subscription's
 last batch was given up, its next batch gets a single attempt (no retry schedule) until one
 succeeds, so a receiver that is down for hours costs one attempt per batch instead of holding an
-ever-growing backlog in memory.
+ever-growing backlog in memory.  Those single attempts are spaced by a pause that starts at
+``notification_backoff`` and doubles with each batch given up in a row, up to 60 s; items
+arriving meanwhile wait, at most ``failing_backlog`` of them (older ones are given up, counted).
 
 Cost: with 100 subscriptions matching every change, the notifier does 100 times the work of a
 write, so the per-item path is kept lean.  One :class:`NotifyItem` per outbox row (and trigger)
@@ -187,7 +189,8 @@ class Notifier:
         self._incoming: list[_Run] = []            # submitted, not yet on their lanes
         self._fanout_cache: dict[tuple[int, str], _Fanout] = {}
         self._drain_due = False
-        self._failing: set[Key] = set()            # last batch given up: single attempts
+        # lanes whose last batch was given up -> seconds between their single attempts
+        self._failing: dict[Key, float] = {}
         self._fanouts: dict[tuple[str, str], list[Any]] = {}   # (tenant, key) -> stored pairs
         self._last_send: dict[Key, float] = {}     # monotonic start of each lane's last send
         self._periodic: dict[Key, asyncio.Task[None]] = {}
@@ -305,7 +308,7 @@ class Notifier:
         """A subscription was created or updated: (re)start or stop its periodic task."""
         key = (sub.tenant, sub.id)
         self._stop_periodic(key)
-        self._failing.discard(key)                  # a new endpoint deserves full retries
+        self._failing.pop(key, None)                # a new endpoint deserves full retries
         if sub.time_interval and self._running:
             self._start_periodic(sub)
 
@@ -313,7 +316,7 @@ class Notifier:
         """A subscription was deleted: drop its queue and periodic task and its counters."""
         key = (tenant, sub_id)
         self._stop_periodic(key)
-        self._failing.discard(key)
+        self._failing.pop(key, None)
         self._last_send.pop(key, None)
         lane = self._lanes.pop(key, None)
         if lane is not None:
@@ -381,6 +384,8 @@ class Notifier:
                 wait = self._throttle_wait(sub)
                 if wait <= 0 and len(lane.items) < self.batch_max:
                     wait = self._until_next_send(lane.key)
+                if lane.key in self._failing:
+                    wait = max(wait, self._failing_wait(lane.key))
                 if wait > 0:
                     await asyncio.sleep(wait)       # changes arriving meanwhile join the batch
                     continue
@@ -428,6 +433,22 @@ class Notifier:
         thread was on the CPU only 60-70 % of the time (the rest waiting, for the GIL or I/O).
         """
         return max(self.linger, len(self._lanes) / self.send_rate)
+
+    def _fail_lane(self, key: Key) -> None:
+        """A batch was given up: its lane goes to single attempts, spaced by a pause that
+        starts at the retry backoff and doubles with every batch given up in a row (capped)."""
+        pause = self._failing.get(key)
+        first = float(self.settings.notification_backoff)
+        self._failing[key] = first if pause is None else min(pause * 2, MAX_BACKOFF)
+
+    def _failing_wait(self, key: Key) -> float:
+        """Seconds until a failing lane may make its next attempt.
+
+        Without a pause a receiver that refuses connections was tried once per linger, about
+        100 times a second under a steady stream of changes (116,725 attempts in a 20-minute
+        soak, bench/RESULTS.md).  Meanwhile new items wait, up to ``failing_backlog``.
+        """
+        return self._last_send.get(key, 0.0) + self._failing[key] - time.monotonic()
 
     def _throttle_wait(self, sub: Subscription) -> float:
         if not sub.throttling:
@@ -478,7 +499,7 @@ class Notifier:
                     log.warning("giving up a notification of subscription %s to %s after %d "
                                 "attempt(s): %s", sub.id, sub.endpoint.uri, attempt + 1, exc.reason)
                     self.stats.given_up += 1
-                    self._failing.add(key)
+                    self._fail_lane(key)
                     return False
                 log.info("notification of subscription %s to %s failed (%s); retrying in %.1f s",
                          sub.id, sub.endpoint.uri, exc.reason, delay)
@@ -490,7 +511,7 @@ class Notifier:
                 sub = current                       # the endpoint may have been changed meanwhile
                 continue
             self._record(key, ok=True, code=code)
-            self._failing.discard(key)
+            self._failing.pop(key, None)
             self.stats.items_delivered += len(items)
             return True
 
