@@ -39,6 +39,13 @@ def nice_step(span: float, ticks: int = 5) -> float:
     return power * 10
 
 
+def ticks(low: float, high: float, step: float) -> list[float]:
+    """The multiples of ``step`` from ``low`` to ``high`` (computed, not summed: no drift)."""
+    first = -(-low // step)
+    count = int((high - first * step) / step + 1e-9) + 1
+    return [(first + n) * step for n in range(max(0, count))]
+
+
 def line_chart(title: str, x_label: str, y_label: str, series: list[Series]) -> str:
     """The SVG text of a chart of ``series``; the y axis starts at 0."""
     xs = [x for s in series for x, _ in s.points] or [0.0, 1.0]
@@ -59,21 +66,16 @@ def line_chart(title: str, x_label: str, y_label: str, series: list[Series]) -> 
            f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
            f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-size="14">{escape(title)}</text>']
-    tick = 0.0
-    while tick <= y_max + 1e-9:
+    for tick in ticks(0.0, y_max, y_step):
         y = py(tick)
         out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" '
                    'stroke="#ddd"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>')
-        tick += y_step
-    x_step = nice_step(x_max - x_min)
-    tick = x_step * -(-x_min // x_step)
-    while tick <= x_max + 1e-9:
+    for tick in ticks(x_min, x_max, nice_step(x_max - x_min)):
         x = px(tick)
         out.append(f'<line x1="{x:.1f}" y1="{TOP + plot_h}" x2="{x:.1f}" y2="{TOP + plot_h + 4}" '
                    'stroke="#333"/>')
         out.append(f'<text x="{x:.1f}" y="{TOP + plot_h + 18}" text-anchor="middle">{tick:g}</text>')
-        tick += x_step
     out.append(f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" '
                'stroke="#333"/>')
     out.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 10}" text-anchor="middle">'
