@@ -58,6 +58,8 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("bad attribute name", subscription(watchedAttributes=["a b"]), "attribute name"),
     ("unknown trigger", subscription(notificationTrigger=["entityTouched"]), "entityTouched"),
     ("empty triggers", subscription(notificationTrigger=[]), "notificationTrigger"),
+    # found by test_fuzz_subscriptions_temporal: an array where a string belongs was a 500
+    ("trigger an array", subscription(notificationTrigger=[["entityCreated"]]), "entityCreated"),
     ("timeInterval with watchedAttributes", subscription(timeInterval=30), "timeInterval"),
     ("timeInterval with throttling",
      subscription(watchedAttributes=None, timeInterval=30, throttling=5), "throttling"),
@@ -112,6 +114,8 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("bad port", subscription(notification={"endpoint": {"uri": "http://127.0.0.1:99999/"}}),
      "uri"),
     ("bad accept", subscription(notification=endpoint(accept="text/plain")), "accept"),
+    ("accept an array", subscription(notification=endpoint(accept=["application/json"])),
+     "accept"),
     ("receiverInfo not a list", subscription(notification=endpoint(receiverInfo={"a": "b"})),
      "receiverInfo"),
     ("receiverInfo header injection", subscription(notification=endpoint(

@@ -204,7 +204,7 @@ def _triggers(raw: Any) -> frozenset[str]:
     if not isinstance(raw, list) or not raw:
         raise BadRequestData("notificationTrigger must be a non-empty array")
     for value in raw:
-        if value not in TRIGGERS:
+        if not isinstance(value, str) or value not in TRIGGERS:   # an array is unhashable
             raise BadRequestData(f"notificationTrigger {str(value)[:40]!r} is not one of "
                                  f"{sorted(TRIGGERS)}")
     return frozenset(raw)

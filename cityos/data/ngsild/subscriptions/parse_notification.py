@@ -159,7 +159,7 @@ def parse_endpoint(raw: Any) -> Endpoint:
         raise BadRequestData(f"notification.endpoint has unknown members {sorted(unknown)}")
     uri = check_endpoint_uri(raw.get("uri"))
     accept = raw.get("accept", "application/json")
-    if accept not in ACCEPTS:
+    if not isinstance(accept, str) or accept not in ACCEPTS:     # an array is unhashable
         raise BadRequestData(f"notification.endpoint.accept must be application/json or "
                              f"application/ld+json, got {str(accept)[:60]!r}")
     for key in ("timeout", "cooldown"):
