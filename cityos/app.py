@@ -33,6 +33,7 @@ from cityos.data.ngsild import Broker, ContextResolver
 from cityos.data.ngsild.csource import close_index
 from cityos.data.ngsild.erasure import erase_personal_data
 from cityos.data.ngsild.events import BrokerEvents
+from cityos.data.ngsild.fanout_sweep import fanout_sweep_loop
 from cityos.data.ngsild.guarded import GuardedStore
 from cityos.data.ngsild.notify.dispatcher import Notifier
 from cityos.data.ngsild.store import open_entity_store
@@ -142,12 +143,14 @@ def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> 
         await iot.start()
         await systems.start()
         retention = asyncio.create_task(retention_loop(store, settings), name="history-retention")
+        sweep = asyncio.create_task(fanout_sweep_loop(store), name="fanout-sweep")
         try:
             yield
         finally:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            for task in (retention, sweep):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await systems.stop()
             await iot.stop()
             await notifier.stop()

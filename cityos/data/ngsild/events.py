@@ -11,21 +11,25 @@ outbox table is only read again after a crash.
 from __future__ import annotations
 
 import hashlib
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from cityos.core.ids import unique_id
 from cityos.data.ngsild.history import attribute_changes, history_rows
-from cityos.data.ngsild.store.base import Change, Effects, OutboxRow, TemporalEntityRow
+from cityos.data.ngsild.store.base import FANOUT, Change, Effects, OutboxRow, TemporalEntityRow
 from cityos.data.ngsild.store.history_schema import TemporalEntityIfMissing
 from cityos.data.ngsild.times import from_micros, now_micros
 
 NOTIFY = "notify"
 RECORDED_LIMIT = 200_000     # entities whose temporal record this process remembers as written
-FANOUT = "outbox-fanout"     # document kind of the fan-out sets outbox rows refer to
 FANOUT_MIN = 8               # subscriptions a change fires from which they are stored as a set
 FANOUT_LIMIT = 10_000        # fan-out sets this process remembers (keys and written ones)
+# Seconds a fan-out set counts as written in this process.  Past that its next use writes it
+# again, which stamps it with a fresh seq: fanout_sweep.py deletes only sets whose seq is older
+# than its mark of an hour ago, so a set this process still counts as written is never deleted.
+FANOUT_REFRESH = 600.0
 
 
 def fanout_key(fired: tuple[tuple[str, str], ...]) -> str:
@@ -75,6 +79,7 @@ class BrokerEvents:
         # tuple is cheaper than digesting its text); written ones only once committed.
         self._fanout_keys: dict[tuple[tuple[str, str], ...], str] = {}
         self._fanouts_written: set[tuple[str, str]] = set()
+        self._fanouts_since = time.monotonic()      # when _fanouts_written was last emptied
         _ALL.add(self)
 
     def effects(self, tenant: str, changes: list[Change]) -> Effects:
@@ -124,6 +129,9 @@ class BrokerEvents:
             if len(self._fanout_keys) > FANOUT_LIMIT:
                 self._fanout_keys.clear()
             key = self._fanout_keys[pairs] = fanout_key(pairs)
+        if time.monotonic() - self._fanouts_since > FANOUT_REFRESH:
+            self._fanouts_written.clear()
+            self._fanouts_since = time.monotonic()
         if (tenant, key) not in self._fanouts_written and not any(
                 doc_id == key for kind, doc_id, _ in effects.documents if kind == FANOUT):
             effects.documents.append((FANOUT, key, {"key": key, "subs": pairs}))
@@ -134,7 +142,7 @@ class BrokerEvents:
 
     def committed(self, tenant: str, effects: Effects) -> None:
         if effects.documents:
-            if len(self._fanouts_written) > FANOUT_LIMIT:     # forget: re-insert once, ignored
+            if len(self._fanouts_written) > FANOUT_LIMIT:     # forget: written again once
                 self._fanouts_written.clear()
             self._fanouts_written.update(
                 (tenant, doc_id) for kind, doc_id, _ in effects.documents if kind == FANOUT)

@@ -52,7 +52,6 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from cityos.core.access import Access, acting_as
-from cityos.data.ngsild.events import FANOUT
 from cityos.data.ngsild.notify.clock import utc_stamp
 from cityos.data.ngsild.notify.counters import CounterStore, Key, Registry
 from cityos.data.ngsild.notify.errors import DeliveryFailed
@@ -61,7 +60,7 @@ from cityos.data.ngsild.notify.mqtt import MqttSender
 from cityos.data.ngsild.notify.owner_view import AccessFor, visible_items
 from cityos.data.ngsild.notify.periodic import first_delay, matching_pages
 from cityos.data.ngsild.notify.policy import EndpointPolicy
-from cityos.data.ngsild.store.base import OutboxRow, QueryPlan
+from cityos.data.ngsild.store.base import FANOUT, OutboxRow, QueryPlan
 from cityos.data.ngsild.subscriptions.model import NotifyItem, Subscription
 
 log = logging.getLogger(__name__)

@@ -100,6 +100,11 @@ class TemporalEntityRow:
     deleted_at: int | None = None
 
 
+# The document kind of fan-out sets: a change that fires many subscriptions stores their list
+# once under a digest, and its outbox row only the digest (events.py).
+FANOUT = "outbox-fanout"
+
+
 @dataclass
 class OutboxRow:
     """Work a write causes outside the database (a notification), committed with the write.
@@ -344,3 +349,9 @@ class EntityStore(Protocol):
 
     async def outbox_done(self, ids: list[str]) -> None:
         """Forget finished outbox rows."""
+
+    async def sweep_fanout_sets(self, mark: int | None) -> tuple[int, int]:
+        """Delete the fan-out sets (documents of kind ``outbox-fanout``) last written at or
+        before ``mark`` that no outbox row names; returns (how many were deleted, the mark to
+        pass next time).  ``None`` deletes nothing and only takes the mark (events.py says why
+        a mark must be an hour old)."""

@@ -33,6 +33,7 @@ from cityos.core.problems import AlreadyExists, BadRequestData, ServiceUnavailab
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store import postgres_effects
 from cityos.data.ngsild.store.base import (
+    FANOUT,
     Change,
     ChangeObserver,
     Effects,
@@ -498,6 +499,17 @@ class PostgresEntityStore(PostgresTemporal):
 
         await self._run(op)
         self._claimed.difference_update(ids)
+
+    async def sweep_fanout_sets(self, mark: int | None) -> tuple[int, int]:
+        async def op(conn: Conn) -> tuple[int, int]:
+            deleted = 0
+            if mark is not None:
+                status = await conn.execute(postgres_effects.FANOUT_SWEEP, FANOUT, mark)
+                deleted = int(status.split()[-1])
+            latest = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM documents")
+            return deleted, int(latest)
+
+        return await self._run(op)
 
 
 def _context_record(row: asyncpg.Record) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from cityos.core.problems import ServiceUnavailable
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store import sqlite_effects
 from cityos.data.ngsild.store.base import (
+    FANOUT,
     Change,
     ChangeObserver,
     OutboxRow,
@@ -646,6 +647,11 @@ class SQLiteEntityStore(SQLiteTemporal):
             return
         await self._submit(lambda c: sqlite_effects.delete_outbox_rows(c, ids))
         self._claimed.difference_update(ids)
+
+    async def sweep_fanout_sets(self, mark: int | None) -> tuple[int, int]:
+        swept: tuple[int, int] = await self._submit(
+            lambda c: sqlite_effects.sweep_fanout_sets(c, FANOUT, mark))
+        return swept
 
 
 IndexKeys = tuple[tuple[str, ...], tuple[tuple[str, tuple[float, float, float, float]], ...],

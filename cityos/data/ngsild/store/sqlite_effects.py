@@ -42,16 +42,34 @@ def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects,
              orjson.dumps(e.scope).decode() if e.scope else None, e.created_at, e.modified_at,
              e.deleted_at) for e in records])
     if effects.documents:
+        # an existing set keeps its body and takes a fresh seq: the sweep's sign of recent use
         conn.executemany(
-            "INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, "
-            "(SELECT coalesce(max(seq), 0) + 1 FROM documents))",
+            "INSERT INTO documents VALUES (?, ?, ?, ?, "
+            "(SELECT coalesce(max(seq), 0) + 1 FROM documents)) "
+            "ON CONFLICT (kind, tenant, id) DO UPDATE SET seq = excluded.seq",
             [(kind, tenant, doc_id, orjson.dumps(doc).decode())
-             for kind, doc_id, doc in effects.documents])
+             for kind, doc_id, doc in sorted(effects.documents, key=_document_key)])
     if effects.outbox:
         conn.executemany(SQLITE_OUTBOX_INSERT, [
             (r.id, r.tenant, r.kind,
              orjson.dumps(r.body if r.stored is None else r.stored).decode(), r.created_at)
             for r in effects.outbox])
+
+
+def _document_key(document: tuple[str, str, Any]) -> tuple[str, str]:
+    return document[0], document[1]
+
+
+def sweep_fanout_sets(conn: sqlite3.Connection, kind: str, mark: int | None) -> tuple[int, int]:
+    """Store.sweep_fanout_sets on the writer's connection (one transaction)."""
+    deleted = 0
+    if mark is not None:
+        deleted = conn.execute(
+            "DELETE FROM documents WHERE kind = ? AND seq <= ? AND id NOT IN ("
+            "SELECT json_extract(body, '$.fanout') FROM outbox "
+            "WHERE json_extract(body, '$.fanout') IS NOT NULL)", (kind, mark)).rowcount
+    row = conn.execute("SELECT coalesce(max(seq), 0) FROM documents").fetchone()
+    return deleted, int(row[0])
 
 
 def delete_outbox_rows(conn: sqlite3.Connection, ids: list[str]) -> None:
