@@ -353,5 +353,5 @@ class EntityStore(Protocol):
     async def sweep_fanout_sets(self, mark: int | None) -> tuple[int, int]:
         """Delete the fan-out sets (documents of kind ``outbox-fanout``) last written at or
         before ``mark`` that no outbox row names; returns (how many were deleted, the mark to
-        pass next time).  ``None`` deletes nothing and only takes the mark (events.py says why
-        a mark must be an hour old)."""
+        pass next time).  ``None`` deletes nothing and only takes the mark (fanout_sweep.py
+        says why a mark must be an hour old)."""
