@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> 
     registry = SubscriptionRegistry()
     notifier = Notifier(store, registry, render_notification, settings,
                         linger=settings.notification_linger,
-                        send_rate=settings.notification_send_rate)
+                        send_rate=settings.notification_send_rate,
+                        failing_backlog=settings.notification_failing_backlog)
     # every entity read and write of a request passes the caller's access (ADR 0013)
     broker = Broker(store=GuardedStore(store), resolver=resolver, settings=settings,
                     registry=registry, notifier=notifier)

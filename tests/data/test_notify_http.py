@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from cityos.data.ngsild.notify.dispatcher import Notifier
 from cityos.data.ngsild.subscriptions.model import Endpoint
 from tests.data.test_notify_support import (
@@ -201,6 +203,18 @@ async def test_a_failing_lane_keeps_a_bounded_backlog() -> None:
         assert notifier.metrics()["dropped"] >= 250
         # the dropped items' rows are finished: the outbox does not keep them either
         await eventually(lambda: len(store.outbox) <= 51)
+
+
+def test_the_failing_backlog_is_an_operator_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityos.app import create_app
+    from cityos.core.settings import Settings
+
+    monkeypatch.setenv("CITYOS_NOTIFICATION_FAILING_BACKLOG", "250")
+    app = create_app(Settings.load(database_url="sqlite://"))
+    assert app.state.broker.notifier.failing_backlog == 250
+    # zero would give up every change of a failing subscription: refused at start-up
+    with pytest.raises(ValueError, match="FAILING_BACKLOG"):
+        create_app(Settings.load(database_url="sqlite://", notification_failing_backlog=0))
 
 
 async def test_rows_sharing_their_subscriptions_keep_each_lanes_order() -> None:

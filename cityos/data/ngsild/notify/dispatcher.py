@@ -168,6 +168,9 @@ class Notifier:
         self.batch_max = batch_max
         self.linger = linger
         self.send_rate = send_rate
+        if failing_backlog < 1:              # 0 would give up every change of a failing lane
+            raise ValueError(f"CITYOS_NOTIFICATION_FAILING_BACKLOG must be at least 1, got "
+                             f"{failing_backlog}")
         self.failing_backlog = failing_backlog
         self.poll_interval = poll_interval
         self.counters_interval = counters_interval
