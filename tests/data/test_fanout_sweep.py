@@ -26,8 +26,13 @@ class Fires:
     """A matcher firing ``count`` subscriptions named ``prefix``0, 1, ... for every change."""
 
     def __init__(self, count: int, prefix: str = "s") -> None:
+        self.count = count
+        self.use(prefix)
+
+    def use(self, prefix: str) -> None:
+        """Fire another group from now on."""
         self.fired = tuple((f"urn:ngsi-ld:Subscription:{prefix}{i}", "attributeUpdated")
-                           for i in range(count))
+                           for i in range(self.count))
 
     def match(self, tenant: str, change: Change, kinds: dict[str, str]) -> Any:
         return self.fired
@@ -78,7 +83,7 @@ async def test_a_set_named_by_a_row_survives_and_goes_once_the_row_is_done(store
     (key,) = await _set_ids(store)
     deleted, mark = await store.sweep_fanout_sets(None)       # only takes the mark
     assert deleted == 0 and mark > 0
-    assert await store.sweep_fanout_sets(mark) == (0, mark)   # the row still names it
+    assert (await store.sweep_fanout_sets(mark))[0] == 0      # the row still names it
     assert await _set_ids(store) == {key}
     await store.outbox_done([r.id for r in kept.rows])
     deleted, _ = await store.sweep_fanout_sets(mark)
@@ -88,20 +93,35 @@ async def test_a_set_named_by_a_row_survives_and_goes_once_the_row_is_done(store
 async def test_only_sets_at_or_below_the_mark_go(store: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(events, "FANOUT_REFRESH", 0.0)       # every use writes the set again
-    old = _observe(store, Fires(10, "old"))
+    fires = Fires(10, "gone")
+    kept = _observe(store, fires)                           # one process throughout
     await _put(store, 1)
-    await store.outbox_done([r.id for r in old.rows])
-    _, mark = await store.sweep_fanout_sets(None)
-    new = _observe(store, Fires(10, "new"))                 # a set first written after the mark
+    (gone,) = await _set_ids(store)
+    fires.use("old")
     await _put(store, 2)
-    used_again = _observe(store, Fires(10, "old"))          # the old set used after the mark
+    _, mark = await store.sweep_fanout_sets(None)
+    fires.use("new")                                        # first written after the mark
     await _put(store, 3)
-    await store.outbox_done([r.id for r in new.rows + used_again.rows])
+    fires.use("old")                                        # written before it, used again after
+    await _put(store, 4)
+    await store.outbox_done([r.id for r in kept.rows])
     before = await _set_ids(store)
-    assert len(before) == 2
-    # both were written after the mark (the old one again, with a fresh seq): nothing goes
-    assert (await store.sweep_fanout_sets(mark))[0] == 0
-    assert await _set_ids(store) == before
+    assert len(before) == 3
+    deleted, _ = await store.sweep_fanout_sets(mark)
+    assert deleted == 1 and await _set_ids(store) == before - {gone}
+
+
+async def test_a_deleted_document_does_not_pull_later_sets_below_the_mark(store: Any) -> None:
+    """On SQLite a seq is max(seq) + 1: deleting the newest document (a subscription) used to
+    hand the next set a seq at or below the mark just taken, and the sweep deleted it."""
+    await store.put_document("subscription", "", "urn:ngsi-ld:Subscription:x", {"id": "x"})
+    _, mark = await store.sweep_fanout_sets(None)
+    assert await store.delete_document("subscription", "", "urn:ngsi-ld:Subscription:x")
+    kept = _observe(store, Fires(10))
+    await _put(store, 1)
+    await store.outbox_done([r.id for r in kept.rows])
+    assert (await store.sweep_fanout_sets(mark))[0] == 0     # written after the mark: kept
+    assert len(await _set_ids(store)) == 1
 
 
 async def test_a_set_is_written_again_after_the_refresh_so_a_sweep_cannot_strand_a_row(
@@ -124,7 +144,11 @@ async def test_a_set_is_written_again_after_the_refresh_so_a_sweep_cannot_strand
     assert doc is not None and len(doc["subs"]) == 10
 
 
-async def test_the_loop_sweeps_with_the_mark_of_its_previous_round(store: Any) -> None:
+async def test_the_loop_sweeps_with_the_mark_of_its_previous_round(
+        store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="FANOUT_REFRESH"):   # a mark younger than the refresh
+        await fanout_sweep.fanout_sweep_loop(store, interval=events.FANOUT_REFRESH)
+    monkeypatch.setattr(events, "FANOUT_REFRESH", 0.0)
     kept = _observe(store, Fires(10))
     await _put(store, 1)
     await store.outbox_done([r.id for r in kept.rows])
@@ -137,3 +161,39 @@ async def test_the_loop_sweeps_with_the_mark_of_its_previous_round(store: Any) -
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_set_a_write_holds_is_skipped_and_the_sweep_does_not_wait(pg_url: str) -> None:
+    """PostgreSQL (SQLite has one writer): a write re-stamping a set holds its row lock until it
+    commits.  The sweep used to wait for it, and a write locking a second set the sweep had
+    already deleted made a deadlock (the write got a 503)."""
+    await _empty_postgres(pg_url)
+    store: Any = open_entity_store(make_settings(database_url=pg_url))
+    await store.open()
+    try:
+        await _sweep_beside_a_held_set(store, pg_url)
+    finally:
+        await store.close()
+
+
+async def _sweep_beside_a_held_set(store: Any, database_url: str) -> None:
+    import asyncpg
+
+    fires = Fires(10, "held")
+    kept = _observe(store, fires)
+    await _put(store, 1)
+    (held,) = await _set_ids(store)
+    fires.use("free")
+    await _put(store, 2)
+    await store.outbox_done([r.id for r in kept.rows])
+    _, mark = await store.sweep_fanout_sets(None)
+    writer = await asyncpg.connect(database_url)
+    try:
+        async with writer.transaction():
+            await writer.execute("SELECT 1 FROM documents WHERE kind = $1 AND id = $2 "
+                                 "FOR UPDATE", FANOUT, held)
+            async with asyncio.timeout(5):                    # must not wait for the writer
+                deleted, _ = await store.sweep_fanout_sets(mark)
+        assert deleted == 1 and await _set_ids(store) == {held}
+    finally:
+        await writer.close()

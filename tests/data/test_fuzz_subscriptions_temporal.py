@@ -241,18 +241,28 @@ def temporal_api(engine_url: str) -> Iterator[TestClient]:
         yield client
 
 
+OTHER_ID = "urn:ngsi-ld:Fuzz:2"        # the id temporal_entity bodies create by default
+
+
 def _history(client: TestClient) -> Any:
-    response = client.get(f"{BASE}/temporal/entities/{SEED_ID}",
-                          params={"options": "sysAttrs", "timerel": "after",
-                                  "timeAt": "1970-01-01T00:00:00Z"})
-    assert response.status_code == 200, response.text
-    body = response.json()
-    body.pop("modifiedAt", None)       # the record's own stamp moves with every success
-    return body
+    """The stored history of both ids the writes can touch (None where there is none)."""
+    found = {}
+    for entity_id in (SEED_ID, OTHER_ID):
+        response = client.get(f"{BASE}/temporal/entities/{entity_id}",
+                              params={"options": "sysAttrs", "timerel": "after",
+                                      "timeAt": "1970-01-01T00:00:00Z"})
+        assert response.status_code in (200, 404), response.text
+        body = response.json() if response.status_code == 200 else None
+        if body is not None:
+            body.pop("modifiedAt", None)   # the record's own stamp moves with every success
+        found[entity_id] = body
+    return found
 
 
 def _reset_history(client: TestClient) -> None:
+    """Back to the seed alone, so every example starts from the same state."""
     client.delete(f"{BASE}/temporal/entities/{SEED_ID}")
+    client.delete(f"{BASE}/temporal/entities/{OTHER_ID}")
     assert client.post(f"{BASE}/temporal/entities", json=SEED_TEMPORAL).status_code == 201
 
 
@@ -268,7 +278,7 @@ temporal_fragment = nearly(
     {"temperature": instances, "名前": instances, "id": json_value, "type": json_value,
      "@context": json_value, "": instances})
 temporal_entity = nearly(
-    {"id": "urn:ngsi-ld:Fuzz:2", "type": "Fuzz",
+    {"id": OTHER_ID, "type": "Fuzz",
      "temperature": [{"type": "Property", "value": 1, "observedAt": "2026-11-27T00:00:00Z"}]},
     {"id": either(SEED_ID, "not a uri"), "type": either("", 5, ["Fuzz", "Other"]),
      "temperature": instances, "location": instances})
@@ -309,7 +319,7 @@ def test_hostile_temporal_writes_never_500_and_never_half_apply(
     body = data.draw(body_strategy)
     before = _history(temporal_api)
     # the broker names the instances it stores: edit one that exists
-    path = path.replace("{instance}", before["temperature"][0]["instanceId"])
+    path = path.replace("{instance}", before[SEED_ID]["temperature"][0]["instanceId"])
     response = _send(temporal_api, method, path, body, content_type, raw, junk)
     _check(response)
     if response.status_code >= 400:

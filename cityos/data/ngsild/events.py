@@ -30,6 +30,13 @@ FANOUT_LIMIT = 10_000        # fan-out sets this process remembers (keys and wri
 # again, which stamps it with a fresh seq: fanout_sweep.py deletes only sets whose seq is older
 # than its mark of an hour ago, so a set this process still counts as written is never deleted.
 FANOUT_REFRESH = 600.0
+# the refresh's clock keeps counting while the host is suspended (a node waking up must not
+# trust sets the other nodes may have swept meanwhile); monotonic where there is no such clock
+_boottime = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def _clock() -> float:
+    return time.clock_gettime(_boottime) if _boottime is not None else time.monotonic()
 
 
 def fanout_key(fired: tuple[tuple[str, str], ...]) -> str:
@@ -79,7 +86,7 @@ class BrokerEvents:
         # tuple is cheaper than digesting its text); written ones only once committed.
         self._fanout_keys: dict[tuple[tuple[str, str], ...], str] = {}
         self._fanouts_written: set[tuple[str, str]] = set()
-        self._fanouts_since = time.monotonic()      # when _fanouts_written was last emptied
+        self._fanouts_since = _clock()              # when _fanouts_written was last emptied
         _ALL.add(self)
 
     def effects(self, tenant: str, changes: list[Change]) -> Effects:
@@ -129,9 +136,9 @@ class BrokerEvents:
             if len(self._fanout_keys) > FANOUT_LIMIT:
                 self._fanout_keys.clear()
             key = self._fanout_keys[pairs] = fanout_key(pairs)
-        if time.monotonic() - self._fanouts_since > FANOUT_REFRESH:
+        if _clock() - self._fanouts_since > FANOUT_REFRESH:
             self._fanouts_written.clear()
-            self._fanouts_since = time.monotonic()
+            self._fanouts_since = _clock()
         if (tenant, key) not in self._fanouts_written and not any(
                 doc_id == key for kind, doc_id, _ in effects.documents if kind == FANOUT):
             effects.documents.append((FANOUT, key, {"key": key, "subs": pairs}))

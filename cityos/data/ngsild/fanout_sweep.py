@@ -9,11 +9,13 @@ good.
 The sweep is mark and delete.  Every write that stores a set, or uses one this process has not
 written for ``FANOUT_REFRESH`` (10 minutes), gives it a fresh ``seq`` in the write's own
 transaction.  Once an hour the sweep deletes the sets whose ``seq`` is at or below the mark it
-took an hour before and that no outbox row names, then takes a new mark.  A write that relies
+took an hour before and that no outbox row names, then takes a new mark (a document of its
+own, so deleting other documents never lowers later seqs below it).  A write that relies
 on a set without writing it does so because its process wrote the set less than 10 minutes
 ago, after the mark, so that set survives; a set whose rows are still in the outbox (a
 receiver down, a crash) survives because they name it.  Each node of a cluster may run the
-sweep: it deletes nothing another node still relies on, by the same argument.
+sweep: it deletes nothing another node still relies on, by the same argument, and on
+PostgreSQL it skips the sets a write holds locked instead of waiting for them.
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ import asyncio
 import logging
 from typing import Any
 
-from cityos.data.ngsild.events import FANOUT_REFRESH
+from cityos.data.ngsild import events
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 3600.0
-assert SWEEP_INTERVAL > FANOUT_REFRESH, "a mark must be older than any set counted as written"
 
 
 async def fanout_sweep_loop(store: Any, interval: float = SWEEP_INTERVAL) -> None:
     """Take a mark now; every ``interval`` seconds sweep up to the previous mark and take a new
     one, until cancelled (run from the app lifespan)."""
+    if interval <= events.FANOUT_REFRESH:
+        raise ValueError("the sweep's interval must be longer than FANOUT_REFRESH: a mark must "
+                         "be older than every set a process counts as written")
     mark: int | None = None
     while True:
         try:

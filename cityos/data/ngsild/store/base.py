@@ -103,6 +103,9 @@ class TemporalEntityRow:
 # The document kind of fan-out sets: a change that fires many subscriptions stores their list
 # once under a digest, and its outbox row only the digest (events.py).
 FANOUT = "outbox-fanout"
+# The sweep's mark (one document, re-stamped at every sweep and never deleted): while it stands,
+# no document written later can get a seq at or below it, whatever else is deleted.
+FANOUT_MARK = "outbox-fanout-mark"
 
 
 @dataclass

@@ -34,6 +34,7 @@ from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store import postgres_effects
 from cityos.data.ngsild.store.base import (
     FANOUT,
+    FANOUT_MARK,
     Change,
     ChangeObserver,
     Effects,
@@ -506,7 +507,7 @@ class PostgresEntityStore(PostgresTemporal):
             if mark is not None:
                 status = await conn.execute(postgres_effects.FANOUT_SWEEP, FANOUT, mark)
                 deleted = int(status.split()[-1])
-            latest = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM documents")
+            latest = await conn.fetchval(postgres_effects.FANOUT_MARK_STAMP, FANOUT_MARK)
             return deleted, int(latest)
 
         return await self._run(op)

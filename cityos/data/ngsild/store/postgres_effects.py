@@ -50,9 +50,16 @@ DOCUMENTS_INSERT_MISSING = (
     "INSERT INTO documents (kind, tenant, id, doc) SELECT r.kind, $1, r.id, r.doc FROM "
     "unnest($2::text[], $3::text[], $4::jsonb[]) AS r(kind, id, doc) "
     "ON CONFLICT (kind, tenant, id) DO UPDATE SET seq = excluded.seq")
+# SKIP LOCKED: a set a write is re-stamping right now is kept (its new seq is past the mark), and
+# the sweep never waits for a write, so the two cannot deadlock
 FANOUT_SWEEP = (
-    "DELETE FROM documents WHERE kind = $1 AND seq <= $2 AND id NOT IN ("
-    "SELECT body->>'fanout' FROM outbox WHERE body ? 'fanout')")
+    "DELETE FROM documents d USING (SELECT kind, tenant, id FROM documents s "
+    "WHERE s.kind = $1 AND s.seq <= $2 "
+    "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.body->>'fanout' = s.id) "
+    "FOR UPDATE SKIP LOCKED) g WHERE d.kind = g.kind AND d.tenant = g.tenant AND d.id = g.id")
+FANOUT_MARK_STAMP = (
+    "INSERT INTO documents (kind, tenant, id, doc) VALUES ($1, '', 'mark', '{}') "
+    "ON CONFLICT (kind, tenant, id) DO UPDATE SET seq = excluded.seq RETURNING seq")
 DOCUMENTS_UPSERT = (
     "INSERT INTO documents (kind, tenant, id, doc) SELECT $1, r.tenant, r.id, r.doc FROM "
     "unnest($2::text[], $3::text[], $4::jsonb[]) AS r(tenant, id, doc) "

@@ -28,7 +28,6 @@ from cityos.core.problems import ServiceUnavailable
 from cityos.data.ngsild.model import Entity
 from cityos.data.ngsild.store import sqlite_effects
 from cityos.data.ngsild.store.base import (
-    FANOUT,
     Change,
     ChangeObserver,
     OutboxRow,
@@ -650,7 +649,7 @@ class SQLiteEntityStore(SQLiteTemporal):
 
     async def sweep_fanout_sets(self, mark: int | None) -> tuple[int, int]:
         swept: tuple[int, int] = await self._submit(
-            lambda c: sqlite_effects.sweep_fanout_sets(c, FANOUT, mark))
+            lambda c: sqlite_effects.sweep_fanout_sets(c, mark))
         return swept
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from cityos.data.ngsild.store.base import Effects, OutboxRow
+from cityos.data.ngsild.store.base import FANOUT, FANOUT_MARK, Effects, OutboxRow
 from cityos.data.ngsild.store.history_schema import (
     SQLITE_OUTBOX_INSERT,
     SQLITE_TEMPORAL_ENTITY_INSERT_MISSING,
@@ -60,15 +60,21 @@ def _document_key(document: tuple[str, str, Any]) -> tuple[str, str]:
     return document[0], document[1]
 
 
-def sweep_fanout_sets(conn: sqlite3.Connection, kind: str, mark: int | None) -> tuple[int, int]:
+def sweep_fanout_sets(conn: sqlite3.Connection, mark: int | None) -> tuple[int, int]:
     """Store.sweep_fanout_sets on the writer's connection (one transaction)."""
     deleted = 0
     if mark is not None:
         deleted = conn.execute(
             "DELETE FROM documents WHERE kind = ? AND seq <= ? AND id NOT IN ("
             "SELECT json_extract(body, '$.fanout') FROM outbox "
-            "WHERE json_extract(body, '$.fanout') IS NOT NULL)", (kind, mark)).rowcount
-    row = conn.execute("SELECT coalesce(max(seq), 0) FROM documents").fetchone()
+            "WHERE json_extract(body, '$.fanout') IS NOT NULL)", (FANOUT, mark)).rowcount
+    # a seq here is max(seq) + 1, which falls back when the newest document is deleted (a
+    # subscription, say): the mark is a document of its own, so a later set always gets more
+    conn.execute("INSERT INTO documents VALUES (?, '', 'mark', '{}', "
+                 "(SELECT coalesce(max(seq), 0) + 1 FROM documents)) "
+                 "ON CONFLICT (kind, tenant, id) DO UPDATE SET seq = excluded.seq", (FANOUT_MARK,))
+    row = conn.execute("SELECT seq FROM documents WHERE kind = ? AND tenant = '' AND id = 'mark'",
+                       (FANOUT_MARK,)).fetchone()
     return deleted, int(row[0])
 
 
