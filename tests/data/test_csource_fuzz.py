@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from cityos.app import create_app
 from cityos.core.settings import Settings
+from tests.data.fuzz_json import json_values
 
 CSR = "/ngsi-ld/v1/csourceRegistrations"
 CSUB = "/ngsi-ld/v1/csourceSubscriptions"
@@ -25,11 +26,7 @@ SEED = "urn:ngsi-ld:ContextSourceRegistration:seed"
 FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
-                   st.floats(allow_nan=False), st.text(max_size=12))
-value = st.recursive(scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-    max_leaves=10)
+value = json_values(text=12, keys=8, width=3, leaves=10)
 entity_info = st.one_of(value, st.fixed_dictionaries(
     {}, optional={"type": st.one_of(st.just("Vehicle"), value),
                   "id": st.one_of(st.just("urn:ngsi-ld:Vehicle:1"), value),

@@ -17,16 +17,13 @@ from starlette.testclient import TestClient
 
 from cityos.app import create_app
 from cityos.core.settings import Settings
+from tests.data.fuzz_json import json_values
 
 BASE = "/ngsi-ld/v1"
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
-                        st.floats(allow_nan=False), st.text(max_size=20))
-json_value = st.recursive(json_scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12)
+json_value = json_values(text=20, keys=10, width=4, leaves=12)
 attr_names = st.one_of(st.sampled_from(["temperature", "location", "name", "@context", "id", "type",
                                         "observedAt", "a b", "x;y", "名前", ""]), st.text(max_size=12))
 attribute = st.one_of(

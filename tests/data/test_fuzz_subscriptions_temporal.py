@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 from cityos.app import create_app
 from cityos.core.settings import Settings
 from tests.conftest import ENGINES, _empty_postgres
+from tests.data.fuzz_json import json_values
 
 BASE = "/ngsi-ld/v1"
 SEED_ID = "urn:ngsi-ld:Fuzz:seed"
@@ -30,11 +31,7 @@ SEED_SUB = "urn:ngsi-ld:Subscription:seed"
 FUZZ = settings(max_examples=250, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
-                        st.floats(allow_nan=False), st.text(max_size=16))
-json_value = st.recursive(json_scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-    max_leaves=8)
+json_value = json_values(text=16, keys=8, width=3, leaves=8)
 
 
 def either(*plausible: Any) -> st.SearchStrategy[Any]:

@@ -13,14 +13,11 @@ from starlette.testclient import TestClient
 
 from cityos.app import create_app
 from cityos.core.settings import Settings
+from tests.data.fuzz_json import json_values
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
-                   st.floats(allow_nan=False), st.text(max_size=12))
-value = st.recursive(scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-    max_leaves=8)
+value = json_values(text=12, keys=8, width=3, leaves=8)
 names = st.one_of(st.sampled_from(["temperature", "location", "id", "type", "dateCreated", "a b",
                                    "温度", "x;y", "", "*", "geo:distance"]), st.text(max_size=8))
 v2types = st.sampled_from(["Number", "Text", "DateTime", "geo:json", "geo:point", "geo:line",

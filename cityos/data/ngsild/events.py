@@ -136,9 +136,10 @@ class BrokerEvents:
             if len(self._fanout_keys) > FANOUT_LIMIT:
                 self._fanout_keys.clear()
             key = self._fanout_keys[pairs] = fanout_key(pairs)
-        if _clock() - self._fanouts_since > FANOUT_REFRESH:
+        now = _clock()
+        if now - self._fanouts_since > FANOUT_REFRESH:
             self._fanouts_written.clear()
-            self._fanouts_since = _clock()
+            self._fanouts_since = now
         if (tenant, key) not in self._fanouts_written and not any(
                 doc_id == key for kind, doc_id, _ in effects.documents if kind == FANOUT):
             effects.documents.append((FANOUT, key, {"key": key, "subs": pairs}))

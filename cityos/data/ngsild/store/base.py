@@ -135,11 +135,17 @@ class Effects:
     temporal_entities: list[TemporalEntityRow] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
     # (kind, id, doc) of the write's tenant that must exist once it commits: inserted when
-    # missing, never replaced (content-addressed parts the outbox rows refer to)
+    # missing; one that exists keeps its body and takes a fresh seq (content-addressed parts the
+    # outbox rows refer to; the seq tells fanout_sweep.py it is still in use)
     documents: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.history or self.temporal_entities or self.outbox or self.documents)
+
+    def documents_in_key_order(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``documents`` sorted by (kind, id): every write locks them in the same order, so
+        two writes never wait on each other's documents crosswise."""
+        return sorted(self.documents, key=lambda document: (document[0], document[1]))
 
 
 class ChangeObserver(Protocol):

@@ -44,9 +44,8 @@ TEMPORAL_ENTITY_INSERT_MISSING = (
 OUTBOX_INSERT = (
     "INSERT INTO outbox (id, tenant, kind, body, created_at, owner, lease_until) "
     "SELECT *, $6, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::bigint[])")
-# an existing set keeps its body and takes a fresh seq (the sweep's sign of recent use); rows
-# go in sorted by key, so two writes never lock the same sets in opposite orders
-DOCUMENTS_INSERT_MISSING = (
+# an existing set keeps its body and takes a fresh seq (the sweep's sign of recent use)
+DOCUMENTS_INSERT_OR_RESTAMP = (
     "INSERT INTO documents (kind, tenant, id, doc) SELECT r.kind, $1, r.id, r.doc FROM "
     "unnest($2::text[], $3::text[], $4::jsonb[]) AS r(kind, id, doc) "
     "ON CONFLICT (kind, tenant, id) DO UPDATE SET seq = excluded.seq")
@@ -92,8 +91,8 @@ def effects_parts(tenant: str, effects: Effects, node: str) -> list[tuple[str, l
             [orjson.dumps(e.scope).decode() if e.scope else None for e in t],
             [e.created_at for e in t], [e.modified_at for e in t], [e.deleted_at for e in t]]))
     if effects.documents:
-        d = sorted(effects.documents, key=lambda document: (document[0], document[1]))
-        parts.append((DOCUMENTS_INSERT_MISSING, [
+        d = effects.documents_in_key_order()
+        parts.append((DOCUMENTS_INSERT_OR_RESTAMP, [
             tenant, [kind for kind, _, _ in d], [doc_id for _, doc_id, _ in d],
             [doc for _, _, doc in d]]))
     if effects.outbox:

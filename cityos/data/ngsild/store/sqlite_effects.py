@@ -27,6 +27,13 @@ class Committed:
         self.result, self.tenant, self.effects = result, tenant, effects
 
 
+# a document's seq: one more than the newest (documents_seq keeps this an index lookup)
+_NEXT_SEQ = "(SELECT coalesce(max(seq), 0) + 1 FROM documents)"
+# a document that exists keeps its body and takes a fresh seq: fanout_sweep.py's sign of use
+_INSERT_OR_RESTAMP = (f"INSERT INTO documents VALUES (?, ?, ?, ?, {_NEXT_SEQ}) "
+                      "ON CONFLICT (kind, tenant, id) DO UPDATE SET seq = excluded.seq")
+
+
 def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects,
                    series: SeriesIds | None = None) -> None:
     """Insert the history and outbox rows of one write (inside its transaction).
@@ -42,22 +49,14 @@ def append_effects(conn: sqlite3.Connection, tenant: str, effects: Effects,
              orjson.dumps(e.scope).decode() if e.scope else None, e.created_at, e.modified_at,
              e.deleted_at) for e in records])
     if effects.documents:
-        # an existing set keeps its body and takes a fresh seq: the sweep's sign of recent use
-        conn.executemany(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, "
-            "(SELECT coalesce(max(seq), 0) + 1 FROM documents)) "
-            "ON CONFLICT (kind, tenant, id) DO UPDATE SET seq = excluded.seq",
-            [(kind, tenant, doc_id, orjson.dumps(doc).decode())
-             for kind, doc_id, doc in sorted(effects.documents, key=_document_key)])
+        conn.executemany(_INSERT_OR_RESTAMP, [
+            (kind, tenant, doc_id, orjson.dumps(doc).decode())
+            for kind, doc_id, doc in effects.documents_in_key_order()])
     if effects.outbox:
         conn.executemany(SQLITE_OUTBOX_INSERT, [
             (r.id, r.tenant, r.kind,
              orjson.dumps(r.body if r.stored is None else r.stored).decode(), r.created_at)
             for r in effects.outbox])
-
-
-def _document_key(document: tuple[str, str, Any]) -> tuple[str, str]:
-    return document[0], document[1]
 
 
 def sweep_fanout_sets(conn: sqlite3.Connection, mark: int | None) -> tuple[int, int]:
@@ -70,9 +69,7 @@ def sweep_fanout_sets(conn: sqlite3.Connection, mark: int | None) -> tuple[int, 
             "WHERE json_extract(body, '$.fanout') IS NOT NULL)", (FANOUT, mark)).rowcount
     # a seq here is max(seq) + 1, which falls back when the newest document is deleted (a
     # subscription, say): the mark is a document of its own, so a later set always gets more
-    conn.execute("INSERT INTO documents VALUES (?, '', 'mark', '{}', "
-                 "(SELECT coalesce(max(seq), 0) + 1 FROM documents)) "
-                 "ON CONFLICT (kind, tenant, id) DO UPDATE SET seq = excluded.seq", (FANOUT_MARK,))
+    conn.execute(_INSERT_OR_RESTAMP, (FANOUT_MARK, "", "mark", "{}"))
     row = conn.execute("SELECT seq FROM documents WHERE kind = ? AND tenant = '' AND id = 'mark'",
                        (FANOUT_MARK,)).fetchone()
     return deleted, int(row[0])
@@ -116,11 +113,10 @@ def put_document(conn: sqlite3.Connection, kind: str, tenant: str, doc_id: str,
     text = orjson.dumps(doc).decode()
     if create:
         cursor = conn.execute(
-            "INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, "
-            "(SELECT coalesce(max(seq), 0) + 1 FROM documents))", (kind, tenant, doc_id, text))
+            f"INSERT OR IGNORE INTO documents VALUES (?, ?, ?, ?, {_NEXT_SEQ})",
+            (kind, tenant, doc_id, text))
         return cursor.rowcount > 0
-    conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, "
-                 "(SELECT coalesce(max(seq), 0) + 1 FROM documents)) "
+    conn.execute(f"INSERT INTO documents VALUES (?, ?, ?, ?, {_NEXT_SEQ}) "
                  "ON CONFLICT (kind, tenant, id) DO UPDATE SET doc = excluded.doc",
                  (kind, tenant, doc_id, text))
     return True
