@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from cityos.app import create_app
 from cityos.core.settings import Settings
-from tests.data.fuzz_json import json_values
+from tests.data.fuzz_support import json_values
 
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

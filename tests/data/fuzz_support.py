@@ -1,4 +1,5 @@
-"""The arbitrary-JSON strategy every fuzz test of the APIs starts from (no tests here)."""
+"""What the NGSI-LD fuzz tests share (no tests here): arbitrary JSON, and the check that an
+answer is a success or a precise NGSI-LD problem."""
 
 from __future__ import annotations
 
@@ -16,3 +17,13 @@ def json_values(*, text: int, keys: int, width: int, leaves: int) -> st.SearchSt
     return st.recursive(scalar, lambda inner: st.one_of(
         st.lists(inner, max_size=width), st.dictionaries(st.text(max_size=keys), inner,
                                                          max_size=width)), max_leaves=leaves)
+
+
+def check_ngsild_answer(response: Any) -> None:
+    """Success, or an NGSI-LD problem (RFC 7807) whose status is a 4xx and matches the body."""
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert response.headers["content-type"].startswith("application/")
+        body = response.json()
+        assert body["type"].startswith("https://uri.etsi.org/ngsi-ld/errors/"), body
+        assert body["status"] == response.status_code
