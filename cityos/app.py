@@ -36,6 +36,7 @@ from cityos.data.ngsild.events import BrokerEvents
 from cityos.data.ngsild.fanout_sweep import fanout_sweep_loop
 from cityos.data.ngsild.guarded import GuardedStore
 from cityos.data.ngsild.notify.dispatcher import Notifier
+from cityos.data.ngsild.notify.process_link import DispatcherLink, process_mode_problem
 from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.subscriptions import SubscriptionRegistry, render_notification
 from cityos.data.ngsild.temporal.retention import parse_retention, retention_loop
@@ -93,10 +94,7 @@ def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> 
     resolver.stored_lookup = store.context_by_url  # hosted contexts are stored by path
     parse_retention(settings.history_retention)   # a bad rule stops start-up, not a task later
     registry = SubscriptionRegistry()
-    notifier = Notifier(store, registry, render_notification, settings,
-                        linger=settings.notification_linger,
-                        send_rate=settings.notification_send_rate,
-                        failing_backlog=settings.notification_failing_backlog)
+    notifier = _notifier(settings, store, registry, local_cli)
     # every entity read and write of a request passes the caller's access (ADR 0013)
     broker = Broker(store=GuardedStore(store), resolver=resolver, settings=settings,
                     registry=registry, notifier=notifier)
@@ -189,6 +187,22 @@ def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> 
     app.state.systems = systems
     app.state.iot_runtime, app.state.iot, app.state.devices = iot, iot.agent, iot.devices
     return app
+
+
+def _notifier(settings: Settings, store: Any, registry: SubscriptionRegistry,
+              local_cli: bool) -> Notifier | DispatcherLink:
+    """The in-process notifier, or the link to a dispatcher process (CITYOS_NOTIFIER, ADR 0017).
+
+    A local command runs in-process for a moment: its notifications stay inline."""
+    problem = process_mode_problem(settings)
+    if problem is not None:
+        raise ValueError(problem)
+    if settings.notifier == "process" and not local_cli:
+        return DispatcherLink(store, registry, settings)
+    return Notifier(store, registry, render_notification, settings,
+                    linger=settings.notification_linger,
+                    send_rate=settings.notification_send_rate,
+                    failing_backlog=settings.notification_failing_backlog)
 
 
 class TrailingSlashMiddleware:

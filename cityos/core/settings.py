@@ -77,6 +77,11 @@ class Settings:
         10_000, "Changes a failing subscription (its last notification given up) keeps queued "
         "while its receiver is down; older ones are given up and counted. Bounds the memory "
         "and outbox rows a dead receiver holds (the soak measured about 2.5 KB of heap per change).")
+    notifier: str = _setting(
+        "inline", "Where notifications are rendered and sent: inline (in the server process) or "
+        "process (a dispatcher process of its own, started and restarted by the server, so "
+        "fan-out to many subscriptions uses the machine's other core; needs a database file or "
+        "PostgreSQL; ADR 0017).")
     notification_ca_file: str = _setting(
         "", "PEM file of extra certificate authorities trusted for https:// notification "
         "endpoints (e.g. the city's own CA), besides the system's.")

@@ -186,6 +186,14 @@ class SubscriptionRegistry:
             subs[(sub.tenant, sub.id)] = sub
             self._publish(subs, {sub.tenant})
 
+    def put_all(self, subs: list[Subscription]) -> None:
+        """Add or replace many subscriptions at once (one index rebuild per tenant)."""
+        with self._write_lock:
+            merged = dict(self._subs)
+            for sub in subs:
+                merged[(sub.tenant, sub.id)] = sub
+            self._publish(merged, {sub.tenant for sub in subs})
+
     def remove(self, tenant: str, sub_id: str) -> bool:
         """Forget a subscription and its counters; False when there was none."""
         with self._write_lock:

@@ -1,0 +1,268 @@
+"""The dispatcher process (ADR 0017): ``python -m cityos.data.ngsild.notify.process_main FD``.
+
+Started by the server (notify/process_link.py) with its end of a socket pair as FD.  It runs
+today's :class:`Notifier` unchanged (lanes, rendering, sending, retries, periodic
+notifications, the outbox poller, owner checks) on a registry and settings the server sends
+first, and a store of its own for reading.  What the Notifier would write goes back to the
+server instead: finished outbox rows (the server's writer deletes them: SQLite has one writer,
+ADR 0003) and counters (the server answers ``GET /subscriptions`` from its copy and saves them).
+
+It exits when the server asks it to (after handing back what it finished) or when the server's
+end closes (the server died: whatever is unfinished is in the outbox for the next dispatcher).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import pickle
+import signal
+import socket
+import sys
+from typing import Any
+
+import orjson
+
+from cityos.data.ngsild.notify import wire
+from cityos.data.ngsild.notify.counters import apply_document, to_document
+from cityos.data.ngsild.notify.dispatcher import NOTIFY, Notifier
+from cityos.data.ngsild.store.base import OutboxRow
+from cityos.data.ngsild.subscriptions import SubscriptionRegistry, render_notification
+from cityos.data.ngsild.subscriptions.model import Subscription
+
+log = logging.getLogger("cityos.dispatcher")
+
+ACK_TIMEOUT = 30.0          # seconds the server may take to delete finished rows
+COUNTERS_INTERVAL = 0.5     # seconds between counter and metrics reports to the server
+
+
+class ServerLink:
+    """Frames to the server, and the answers to row deletions it was asked for."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.closed = False
+        self._numbers = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[bool]] = {}
+
+    def send(self, data: bytes) -> None:
+        if not self.closed:
+            self.writer.write(data)
+
+    async def delete(self, ids: list[str]) -> None:
+        """Have the server delete finished outbox rows; raises when it did not."""
+        if self.closed:
+            raise ConnectionError("the server is gone")
+        number = next(self._numbers)
+        answer = self._waiting[number] = asyncio.get_running_loop().create_future()
+        self.send(wire.json_frame(wire.DONE, [number, ids]))
+        try:
+            deleted = await asyncio.wait_for(answer, ACK_TIMEOUT)
+        finally:
+            self._waiting.pop(number, None)
+        if not deleted:
+            raise RuntimeError("the server could not delete finished outbox rows")
+
+    def acknowledged(self, number: int, deleted: bool) -> None:
+        answer = self._waiting.get(number)
+        if answer is not None and not answer.done():
+            answer.set_result(deleted)
+
+    def close(self) -> None:
+        self.closed = True
+        for answer in self._waiting.values():
+            if not answer.done():
+                answer.set_exception(ConnectionError("the server is gone"))
+
+
+class ForwardingStore:
+    """The dispatcher's store: reads its own connection, deletes finished rows via the server."""
+
+    def __init__(self, store: Any, server: ServerLink) -> None:
+        self._store = store
+        self._server = server
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def outbox_done(self, ids: list[str]) -> None:
+        await self._server.delete(ids)
+
+
+class ForwardedCounters:
+    """Stands for the Notifier's CounterStore: changed counters (and the metrics) go to the
+    server, which keeps and saves them."""
+
+    def __init__(self, registry: SubscriptionRegistry, server: ServerLink,
+                 notifier: Notifier) -> None:
+        self.registry = registry
+        self.server = server
+        self.notifier = notifier
+        self.dirty: set[tuple[str, str]] = set()
+
+    async def load(self) -> int:
+        return 0                      # the server sent them with the registry
+
+    async def flush(self) -> None:
+        keys, self.dirty = self.dirty, set()
+        entries = [[tenant, sub_id, to_document(sub_id, self.registry.counters(tenant, sub_id))]
+                   for tenant, sub_id in keys if self.registry.get(tenant, sub_id) is not None]
+        if entries:
+            self.server.send(wire.json_frame(wire.COUNTERS, entries))
+        self.server.send(wire.json_frame(wire.METRICS, self.notifier.metrics()))
+
+    async def forget(self, tenant: str, sub_id: str) -> None:
+        self.dirty.discard((tenant, sub_id))     # the server deletes the saved ones
+
+
+class RowDecoder:
+    """Rows of ROWS frames, with one shared tuple per distinct list of subscription pairs, so
+    the Notifier hands runs of alike changes to each lane in one step (as in the server)."""
+
+    def __init__(self) -> None:
+        self._interned: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+
+    def rows(self, payload: bytes) -> list[OutboxRow]:
+        table, entries = orjson.loads(payload)
+        shared = [self._intern(tuple(map(tuple, pairs))) for pairs in table]
+        return [OutboxRow(row_id, tenant, NOTIFY,
+                          {"subs": shared[index], "entity": entity, "previous": previous,
+                           "at": at}, 0)
+                for row_id, tenant, index, entity, previous, at in entries]
+
+    def _intern(self, pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        found = self._interned.get(pairs)
+        if found is None:
+            if len(self._interned) > 1000:          # alike matches are few; bounds memory
+                self._interned.clear()
+            found = self._interned[pairs] = pairs
+        return found
+
+
+def open_reading_store(settings: Any) -> Any:
+    """The dispatcher's own store: the same database, a small pool, no maintenance work."""
+    from cityos.core.storage import engine_of, sqlite_path
+
+    if engine_of(settings.database_url) == "sqlite":
+        from cityos.data.ngsild.store.sqlite import SQLiteEntityStore
+
+        return SQLiteEntityStore(sqlite_path(settings.database_url),
+                                 synchronous=settings.sqlite_synchronous)
+    from cityos.data.ngsild.store.postgres import PostgresEntityStore
+
+    return PostgresEntityStore(settings.database_url, min_size=1, max_size=4, self_vacuum="off")
+
+
+async def owner_resolver(settings: Any) -> tuple[Any, Any]:
+    """(auth runtime, access_for) when access control is on, else (None, None).
+
+    Only the tables are opened: tokens, sweeps and purges stay the server's work."""
+    if settings.insecure_no_auth:
+        return None, None
+    from cityos.auth.owners import OwnerResolver
+    from cityos.auth.runtime import build_auth
+
+    auth = build_auth(settings)
+    await auth.db.open()
+    await auth.evaluator.refresh(force=True)
+    return auth, OwnerResolver(auth).access_for
+
+
+async def serve(fd: int) -> None:
+    """Run the dispatcher on the socket ``fd`` until told to stop or the server is gone."""
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_unix_connection(sock=sock, limit=2 ** 24)
+    kind, payload = await wire.read_frame(reader)
+    if kind != wire.START:
+        raise RuntimeError(f"the server's first frame was {kind!r}, not the start frame")
+    settings, subs = pickle.loads(payload)
+    logging.basicConfig(level=str(settings.log_level).upper(),
+                        format="%(levelname)s:     dispatcher: %(message)s")
+    from cityos.ops.gc_tuning import tune_garbage_collector
+
+    tune_garbage_collector(settings.gc_young_threshold)
+    registry = SubscriptionRegistry()
+    registry.put_all([sub for sub, _ in subs])
+    for sub, doc in subs:
+        if doc:
+            apply_document(registry.counters(sub.tenant, sub.id), doc)
+    server = ServerLink(writer)
+    store = open_reading_store(settings)
+    await store.open()
+    notifier = Notifier(ForwardingStore(store, server), registry, render_notification, settings,
+                        linger=settings.notification_linger,
+                        send_rate=settings.notification_send_rate,
+                        failing_backlog=settings.notification_failing_backlog,
+                        counters_interval=COUNTERS_INTERVAL)
+    notifier.counter_store = ForwardedCounters(registry, server, notifier)  # type: ignore[assignment]
+    auth, notifier.access_for = await owner_resolver(settings)
+    stopping = asyncio.Event()
+    frames = asyncio.create_task(_read_frames(reader, registry, notifier, server, stopping))
+    try:
+        await notifier.start()
+        log.info("dispatcher ready: %d subscriptions", len(subs))
+        await stopping.wait()
+    finally:
+        # the frame reader keeps running here: stop() hands back finished rows and waits for
+        # the server's answer
+        await notifier.stop()
+        frames.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await frames
+        server.close()
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+        if auth is not None:
+            await auth.db.close()
+        await store.close()
+
+
+async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegistry,
+                       notifier: Notifier, server: ServerLink, stopping: asyncio.Event) -> None:
+    decoder = RowDecoder()
+    try:
+        while True:
+            try:
+                kind, payload = await wire.read_frame(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                log.info("the server is gone: stopping")
+                server.close()
+                return
+            if kind == wire.ROWS:
+                notifier.submit(decoder.rows(payload))
+            elif kind == wire.PUT:
+                sub: Subscription = pickle.loads(payload)
+                registry.put(sub)
+                notifier.subscription_changed(sub)
+            elif kind == wire.REMOVE:
+                tenant, sub_id = orjson.loads(payload)
+                registry.remove(tenant, sub_id)
+                notifier.subscription_removed(tenant, sub_id)
+            elif kind == wire.DONE_ACK:
+                number, deleted = orjson.loads(payload)
+                server.acknowledged(number, deleted)
+            elif kind == wire.STOP:
+                stopping.set()
+            else:
+                log.warning("unknown frame %r from the server", kind)
+    finally:
+        stopping.set()
+
+
+def main() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the server stops this process itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fd = int(sys.argv[1])
+    try:
+        import uvloop
+    except ImportError:                 # uvicorn[standard] brings it; plain asyncio also works
+        asyncio.run(serve(fd))
+    else:
+        uvloop.run(serve(fd))
+
+
+if __name__ == "__main__":
+    main()
