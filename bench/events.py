@@ -41,7 +41,7 @@ from rich.table import Table
 
 from bench import LOOPBACK
 from bench.loadgen import JSON_HEADERS, Req, Stats, arun, new_session, run_load
-from bench.procstat import postgres_cpu, process_cpu
+from bench.procstat import child_pids, postgres_cpu, process_cpu
 from bench.servers import Server, free_port, postgres_database, running_server, sqlite_database
 from cityos.ops.gc_tuning import tune_garbage_collector
 
@@ -185,9 +185,9 @@ def drain(recv: str, expected: int, timeout: float = 120.0) -> dict[str, Any]:
 
 
 class ServerCpu:
-    """CPU seconds the server uses between :meth:`start` and :meth:`seconds`; on PostgreSQL
-    plus its database's processes (per process: one that ended meanwhile is lost, never
-    counted negative)."""
+    """CPU seconds the server (and the processes it started) uses between :meth:`start` and
+    :meth:`seconds`; on PostgreSQL plus its database's processes (per process: one that ended
+    meanwhile is lost, never counted negative)."""
 
     def __init__(self, server: Server, engine: str) -> None:
         self.server, self.engine = server, engine
@@ -196,6 +196,8 @@ class ServerCpu:
     def read(self) -> dict[int, float]:
         """CPU seconds so far per process."""
         used = {self.server.pid: process_cpu(self.server.pid)}
+        # with CITYOS_NOTIFIER=process the notifier's work is in a child of the server
+        used.update({pid: process_cpu(pid) for pid in child_pids(self.server.pid)})
         if self.engine == "postgresql":
             used.update(postgres_cpu(self.server.database_url.rsplit("/", 1)[-1]))
         return used
@@ -223,7 +225,7 @@ def measure_engine(engine: str, args: argparse.Namespace) -> list[dict[str, Any]
         servers: dict[bool, tuple[Server, httpx.Client, list[str]]] = {}
         for history in (False, True) if not args.skip_history_off else (True,):
             env = {"CITYOS_HISTORY_ENABLED": str(history).lower(),
-                   "CITYOS_NOTIFICATION_ALLOW": LOOPBACK}
+                   "CITYOS_NOTIFICATION_ALLOW": LOOPBACK, "CITYOS_NOTIFIER": args.notifier}
             url, workdir = stack.enter_context(database())
             server = stack.enter_context(running_server(url, workdir, env=env))
             client = stack.enter_context(httpx.Client(base_url=server.base, timeout=120))
@@ -401,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not measure the server with history off")
     parser.add_argument("--skip-aggregation", action="store_true",
                         help="do not measure temporal aggregation")
+    parser.add_argument("--notifier", choices=("inline", "process"), default="inline",
+                        help="where the servers notify (CITYOS_NOTIFIER, ADR 0017)")
     args = parser.parse_args(argv)
     unknown = set(args.subs) - SUBSCRIPTION_SCENARIOS.keys()
     if unknown:

@@ -22,6 +22,15 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started that still run (a dispatcher process, ADR 0017)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
 def postgres_cpu(database: str) -> dict[int, float]:
     """CPU seconds per live PostgreSQL process working for ``database``: its backends plus the
     cluster's shared writers (WAL writer, checkpointer, background writer), which our writes

@@ -31,6 +31,7 @@ from cityos.data.ngsild.notify.dispatcher import NOTIFY, Notifier
 from cityos.data.ngsild.store.base import OutboxRow
 from cityos.data.ngsild.subscriptions import SubscriptionRegistry, render_notification
 from cityos.data.ngsild.subscriptions.model import Subscription
+from cityos.data.ngsild.terms import TermMap
 
 log = logging.getLogger("cityos.dispatcher")
 
@@ -141,6 +142,30 @@ class RowDecoder:
         return found
 
 
+class SubscriptionIntake:
+    """Subscriptions as the server sent them, made fit for rendering in this process.
+
+    * ``prepared`` (render.py) holds a number from the server's table of render keys; this
+      process numbers its own, so the server's would name another rendering here: dropped.
+    * Term maps come one pickle per change, so 100 subscriptions under one ``@context`` would
+      hold 100 equal term maps, and render keys compare them by identity: every entity would be
+      serialized once per subscription instead of once for all (measured: 70 % of the
+      dispatcher's time).  Equal ones are replaced by one shared map.
+    """
+
+    def __init__(self) -> None:
+        self._term_maps: dict[tuple[bytes, str | None], Any] = {}
+
+    def __call__(self, sub: Subscription) -> Subscription:
+        sub.prepared = None
+        tm = sub.term_map
+        if isinstance(tm, TermMap):
+            key = (orjson.dumps(tm.terms, option=orjson.OPT_SORT_KEYS), tm.vocab)
+            shared = self._term_maps.setdefault(key, tm)
+            sub.term_map = shared
+        return sub
+
+
 def open_reading_store(settings: Any) -> Any:
     """The dispatcher's own store: the same database, a small pool, no maintenance work."""
     from cityos.core.storage import engine_of, sqlite_path
@@ -183,8 +208,9 @@ async def serve(fd: int) -> None:
     from cityos.ops.gc_tuning import tune_garbage_collector
 
     tune_garbage_collector(settings.gc_young_threshold)
+    intake = SubscriptionIntake()
     registry = SubscriptionRegistry()
-    registry.put_all([sub for sub, _ in subs])
+    registry.put_all([intake(sub) for sub, _ in subs])
     for sub, doc in subs:
         if doc:
             apply_document(registry.counters(sub.tenant, sub.id), doc)
@@ -199,7 +225,8 @@ async def serve(fd: int) -> None:
     notifier.counter_store = ForwardedCounters(registry, server, notifier)  # type: ignore[assignment]
     auth, notifier.access_for = await owner_resolver(settings)
     stopping = asyncio.Event()
-    frames = asyncio.create_task(_read_frames(reader, registry, notifier, server, stopping))
+    frames = asyncio.create_task(_read_frames(reader, registry, notifier, server, stopping,
+                                              intake))
     try:
         await notifier.start()
         log.info("dispatcher ready: %d subscriptions", len(subs))
@@ -221,7 +248,8 @@ async def serve(fd: int) -> None:
 
 
 async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegistry,
-                       notifier: Notifier, server: ServerLink, stopping: asyncio.Event) -> None:
+                       notifier: Notifier, server: ServerLink, stopping: asyncio.Event,
+                       intake: SubscriptionIntake) -> None:
     decoder = RowDecoder()
     try:
         while True:
@@ -234,7 +262,7 @@ async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegis
             if kind == wire.ROWS:
                 notifier.submit(decoder.rows(payload))
             elif kind == wire.PUT:
-                sub: Subscription = pickle.loads(payload)
+                sub = intake(pickle.loads(payload))
                 registry.put(sub)
                 notifier.subscription_changed(sub)
             elif kind == wire.REMOVE:
