@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.receiver import running_receiver
 from tests.e2e.server import start_server, stop_server
+from tests.e2e.test_notifier_process import gone
 
 BASE = "/ngsi-ld/v1"
 WRITES = 200
@@ -27,13 +30,18 @@ ENV = {"CITYOS_NOTIFICATION_ALLOW": "127.0.0.1", "CITYOS_NOTIFICATION_BACKOFF": 
        "CITYOS_NOTIFICATION_RETRIES": "1000"}
 
 
-def test_kill_9_loses_no_pending_notification(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("notifier", ["inline", "process"])
+def test_kill_9_loses_no_pending_notification(database_url: str, tmp_path: Path,
+                                              notifier: str) -> None:
+    """With ``process`` (ADR 0017) the server dies with its dispatcher process working: the
+    dispatcher must go too, and the next server's dispatcher delivers the rows."""
     url = f"sqlite:///{tmp_path / 'crash.db'}" if database_url == "sqlite://" else database_url
+    env = {**ENV, "CITYOS_NOTIFIER": notifier}
     run = uuid.uuid4().hex[:8]      # the PostgreSQL database is shared across tests
     kind = f"Gauge{run}"
     with running_receiver() as receiver:
         receiver.accepting = False
-        process, base = start_server(url, env=ENV)
+        process, base = start_server(url, env=env)
         acknowledged: list[str] = []
         try:
             with httpx.Client(base_url=base, timeout=10.0) as client:
@@ -48,15 +56,19 @@ def test_kill_9_loses_no_pending_notification(database_url: str, tmp_path: Path)
                     if client.post(f"{BASE}/entities", json=entity).status_code == 201:
                         acknowledged.append(entity["id"])
             assert receiver.wait_for(lambda r: r.refused > 0), "no notification was attempted"
+            helper = httpx.get(f"{base}/health").json()["notifications"].get("dispatcher")
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+            if notifier == "process":
+                assert helper is not None and helper["running"]
+                assert wait_until_gone(helper["pid"]), "the dispatcher outlived its server"
         finally:
             stop_server(process)
         assert len(acknowledged) == WRITES
         assert not receiver.notifications
 
         receiver.accepting = True
-        process, base = start_server(url, env=ENV)
+        process, base = start_server(url, env=env)
         try:
             def per_subscription() -> dict[str, set[str]]:
                 got: dict[str, set[str]] = {}
@@ -81,3 +93,12 @@ def test_kill_9_loses_no_pending_notification(database_url: str, tmp_path: Path)
             assert all(arrived[i] == int(i.rsplit(":", 1)[1]) for i in acknowledged)
         finally:
             stop_server(process)
+
+
+def wait_until_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not gone(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

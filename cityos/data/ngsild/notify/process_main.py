@@ -203,8 +203,8 @@ async def serve(fd: int) -> None:
     if kind != wire.START:
         raise RuntimeError(f"the server's first frame was {kind!r}, not the start frame")
     settings, subs = pickle.loads(payload)
-    logging.basicConfig(level=str(settings.log_level).upper(),
-                        format="%(levelname)s:     dispatcher: %(message)s")
+    # as in the server, where CityOS's own loggers have no handler: warnings and errors only
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: dispatcher: %(message)s")
     from cityos.ops.gc_tuning import tune_garbage_collector
 
     tune_garbage_collector(settings.gc_young_threshold)

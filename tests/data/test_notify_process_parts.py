@@ -1,0 +1,101 @@
+"""The parts of the dispatcher process that need no second process (ADR 0017)."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+
+import pytest
+
+from cityos.app import create_app
+from cityos.core.settings import Settings
+from cityos.data.ngsild.notify import wire
+from cityos.data.ngsild.notify.process_link import process_mode_problem
+from cityos.data.ngsild.notify.process_main import RowDecoder, SubscriptionIntake
+from cityos.data.ngsild.subscriptions.model import Endpoint, NotifyItem, Subscription
+from cityos.data.ngsild.subscriptions.render import encode_notification
+from cityos.data.ngsild.terms import TermMap
+
+
+def feed(data: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+async def test_frames_come_back_as_they_were_sent() -> None:
+    reader = feed(wire.json_frame(wire.REMOVE, ["t", "urn:s:1"]) + wire.frame(wire.STOP))
+    assert await wire.read_frame(reader) == (wire.REMOVE, b'["t","urn:s:1"]')
+    assert await wire.read_frame(reader) == (wire.STOP, b"")
+    with pytest.raises(asyncio.IncompleteReadError):
+        await wire.read_frame(reader)
+
+
+async def test_a_corrupt_length_is_refused_before_reading_it() -> None:
+    with pytest.raises(ValueError, match="corrupt"):
+        await wire.read_frame(feed(wire.HEADER.pack(0, wire.ROWS)))
+    with pytest.raises(ValueError, match="corrupt"):
+        await wire.read_frame(feed(wire.HEADER.pack(wire.MAX_FRAME + 1, wire.ROWS)))
+
+
+def sub(sub_id: str, tm: TermMap, fmt: str = "normalized") -> Subscription:
+    return Subscription(id=sub_id, tenant="", endpoint=Endpoint(uri="http://127.0.0.1/n"),
+                        format=fmt, term_map=tm)
+
+
+def test_subscriptions_sent_one_by_one_share_equal_term_maps_and_render_once() -> None:
+    terms = {"level": "https://example.org/level"}
+    first = pickle.loads(pickle.dumps(sub("urn:s:1", TermMap(dict(terms), None))))
+    second = pickle.loads(pickle.dumps(sub("urn:s:2", TermMap(dict(terms), None))))
+    other = pickle.loads(pickle.dumps(sub("urn:s:3", TermMap({"level": "urn:x"}, None))))
+    intake = SubscriptionIntake()
+    a, b, c = intake(first), intake(second), intake(other)
+    assert a.term_map is b.term_map
+    assert c.term_map is not a.term_map
+    item = NotifyItem(entity={"id": "urn:e:1", "type": ["https://example.org/T"], "attrs": {}})
+    encode_notification(a, [item])
+    encode_notification(b, [item])
+    assert len(item.rendered) == 1          # one serialization for both subscriptions
+
+
+def test_a_render_key_number_from_the_server_is_not_used() -> None:
+    tm = TermMap({}, None)
+    server_side = sub("urn:s:1", tm, fmt="keyValues")
+    encode_notification(server_side, [NotifyItem(entity={"id": "urn:e:1", "type": [],
+                                                         "attrs": {}})])
+    assert server_side.prepared is not None       # numbered in this (the server's) table
+    received = SubscriptionIntake()(pickle.loads(pickle.dumps(server_side)))
+    assert received.prepared is None
+
+
+def test_rows_of_alike_changes_share_one_tuple_of_pairs_across_frames() -> None:
+    pairs = (("urn:s:1", "attributeUpdated"), ("urn:s:2", "attributeUpdated"))
+    decoder = RowDecoder()
+
+    def frame_of(row_id: str) -> bytes:
+        entity = {"id": "urn:e:1", "type": ["T"], "attrs": {}}
+        return wire.json_frame(wire.ROWS, [[pairs], [[row_id, "", 0, entity, None, "now"]]])[5:]
+
+    first, = decoder.rows(frame_of("r1"))
+    second, = decoder.rows(frame_of("r2"))
+    assert first.body["subs"] == pairs and first.body["subs"] is second.body["subs"]
+    assert (first.id, first.kind, first.body["at"]) == ("r1", "notify", "now")
+
+
+@pytest.mark.parametrize(("mode", "url", "problem"), [
+    ("inline", "sqlite://", None),
+    ("process", "sqlite:///tmp/city.db", None),
+    ("process", "postgresql://db/city", None),
+    ("process", "sqlite://", "in memory"),
+    ("thread", "sqlite:///tmp/city.db", "inline or process"),
+])
+def test_the_notifier_setting_is_checked(mode: str, url: str, problem: str | None) -> None:
+    settings = Settings.load(notifier=mode, database_url=url)
+    found = process_mode_problem(settings)
+    assert found is None if problem is None else problem in (found or "")
+
+
+def test_a_server_refuses_to_start_with_a_notifier_it_cannot_run() -> None:
+    with pytest.raises(ValueError, match="in memory"):
+        create_app(Settings.load(notifier="process", database_url="sqlite://"))

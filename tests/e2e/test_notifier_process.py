@@ -1,0 +1,164 @@
+"""The notifier in a dispatcher process of its own (CITYOS_NOTIFIER=process, ADR 0017).
+
+Each test runs a real ``cityos serve``, whose dispatcher is a real second process, and a real
+HTTP receiver, on SQLite (a file: two processes open it) and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.receiver import Receiver, running_receiver
+from tests.e2e.server import start_server, stop_server
+
+LD = "/ngsi-ld/v1"
+ENV = {"CITYOS_NOTIFIER": "process", "CITYOS_NOTIFICATION_ALLOW": "127.0.0.1",
+       "CITYOS_NOTIFICATION_BACKOFF": "0.1", "CITYOS_NOTIFICATION_RETRIES": "1000"}
+
+
+def file_url(database_url: str, tmp_path: Path) -> str:
+    """The engine's URL, with SQLite in a file (an in-memory database is one process's own)."""
+    return f"sqlite:///{tmp_path / 'city.db'}" if database_url == "sqlite://" else database_url
+
+
+def dispatcher(base: str) -> dict[str, Any]:
+    found: dict[str, Any] = httpx.get(f"{base}/health").json()["notifications"]["dispatcher"]
+    return found
+
+
+def wait_until(check: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not true within {timeout} s: {check}")
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie (its parent, the killed server, was not our child either) counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def ids_of(receiver: Receiver, sub_id: str) -> list[str]:
+    with receiver._lock:
+        return [e["id"] for n in receiver.notifications if n["subscriptionId"] == sub_id
+                for e in n.get("data", [])]
+
+
+def subscribe(client: httpx.Client, body: dict[str, Any]) -> str:
+    r = client.post(f"{LD}/subscriptions", json={"type": "Subscription", **body})
+    assert r.status_code == 201, r.text
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def test_the_dispatcher_delivers_counts_and_follows_subscription_changes(
+        database_url: str, tmp_path: Path) -> None:
+    kind = f"Gauge{uuid.uuid4().hex[:8]}"       # PostgreSQL's database is shared by tests
+    with running_receiver() as receiver:
+        process, base = start_server(file_url(database_url, tmp_path), env=ENV)
+        try:
+            state = dispatcher(base)
+            assert state["running"] and state["pid"] not in (None, process.pid)
+            with httpx.Client(base_url=base, timeout=10) as client:
+                sub_id = subscribe(client, {
+                    "entities": [{"type": kind}], "watchedAttributes": ["level"],
+                    "notification": {"format": "keyValues",
+                                     "endpoint": {"uri": receiver.url}}})
+                for n in range(5):
+                    r = client.post(f"{LD}/entities", json={
+                        "id": f"urn:ngsi-ld:{kind}:{n}", "type": kind,
+                        "level": {"type": "Property", "value": n}})
+                    assert r.status_code == 201, r.text
+                receiver.wait_for(lambda r: len(ids_of(r, sub_id)) == 5)
+                levels = {e["id"]: e["level"] for e in receiver.entities()}
+                assert levels == {f"urn:ngsi-ld:{kind}:{n}": n for n in range(5)}   # keyValues
+
+                # the dispatcher's counters reach the server's GET (sent every 0.5 s)
+                def counted() -> dict[str, Any] | None:
+                    found: dict[str, Any] = client.get(
+                        f"{LD}/subscriptions/{sub_id}").json()["notification"]
+                    return found if found.get("timesSent", 0) >= 1 else None
+
+                shown = wait_until(counted)
+                assert shown["status"] == "ok" and shown["lastSuccess"]
+
+                # changed in the server: the dispatcher renders the next change with the new
+                # form (the change reaches it before the write that follows)
+                patch = client.patch(f"{LD}/subscriptions/{sub_id}", json={"notification": {
+                    "format": "normalized", "endpoint": {"uri": receiver.url}}})
+                assert patch.status_code == 204, patch.text
+                client.patch(f"{LD}/entities/urn:ngsi-ld:{kind}:1/attrs",
+                             json={"level": {"type": "Property", "value": 101}})
+                receiver.wait_for(lambda r: len(ids_of(r, sub_id)) == 6)
+                assert receiver.entities()[5]["level"] == {"type": "Property", "value": 101}
+
+                # a periodic subscription runs in the dispatcher too
+                periodic = subscribe(client, {
+                    "entities": [{"type": kind}], "timeInterval": 1,
+                    "notification": {"endpoint": {"uri": receiver.url}}})
+                receiver.wait_for(lambda r: len(ids_of(r, periodic)) >= 10)   # 2 rounds of 5
+
+                # deleted: nothing more, and the dispatcher has no work left over
+                assert client.delete(f"{LD}/subscriptions/{sub_id}").status_code == 204
+                assert client.delete(f"{LD}/subscriptions/{periodic}").status_code == 204
+                client.patch(f"{LD}/entities/urn:ngsi-ld:{kind}:2/attrs",
+                             json={"level": {"type": "Property", "value": 102}})
+                time.sleep(1.0)
+                assert 102 not in [e.get("level") for e in receiver.entities()]
+                notes = httpx.get(f"{base}/health").json()["notifications"]
+                assert notes["pendingRows"] == 0 and notes["dispatcher"]["rowsLeftToPoller"] == 0
+        finally:
+            stop_server(process)
+        assert process.returncode == 0
+        assert wait_until(lambda: gone(state["pid"]), timeout=10)
+
+
+def test_a_killed_dispatcher_is_restarted_and_delivers_every_pending_notification(
+        database_url: str, tmp_path: Path) -> None:
+    kind = f"Gauge{uuid.uuid4().hex[:8]}"
+    writes, subscriptions = 100, 10             # 10: rows refer to a fan-out set
+    with running_receiver() as receiver:
+        receiver.accepting = False
+        process, base = start_server(file_url(database_url, tmp_path), env=ENV)
+        try:
+            with httpx.Client(base_url=base, timeout=10) as client:
+                subs = [subscribe(client, {
+                    "entities": [{"type": kind}],
+                    "notification": {"format": "keyValues", "endpoint": {"uri": receiver.url}}})
+                    for _ in range(subscriptions)]
+                for n in range(writes):
+                    r = client.post(f"{LD}/entities", json={
+                        "id": f"urn:ngsi-ld:{kind}:{n}", "type": kind,
+                        "level": {"type": "Property", "value": n}})
+                    assert r.status_code == 201
+            assert receiver.wait_for(lambda r: r.refused > 0)
+            first = dispatcher(base)
+            os.kill(first["pid"], signal.SIGKILL)
+            restarted = wait_until(lambda: (d := dispatcher(base))["running"]
+                                   and d["pid"] != first["pid"] and d)
+            assert restarted["restarts"] == 1
+            receiver.accepting = True
+            expected = {f"urn:ngsi-ld:{kind}:{n}" for n in range(writes)}
+            receiver.wait_for(lambda r: all(set(ids_of(r, s)) >= expected for s in subs),
+                              timeout=60)
+            for sub_id in subs:
+                missing = expected - set(ids_of(receiver, sub_id))
+                assert not missing, f"{sub_id}: {len(missing)} lost"
+        finally:
+            stop_server(process)
