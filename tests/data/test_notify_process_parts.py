@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,10 +14,13 @@ from cityos.app import create_app
 from cityos.core.settings import Settings
 from cityos.data.ngsild.notify import wire
 from cityos.data.ngsild.notify.process_link import process_mode_problem
-from cityos.data.ngsild.notify.process_main import RowDecoder, SubscriptionIntake
+from cityos.data.ngsild.notify.process_main import ForwardingStore, RowDecoder, SubscriptionIntake
+from cityos.data.ngsild.store import open_entity_store
+from cityos.data.ngsild.store.base import Change, Effects, OutboxRow, WriteSet
 from cityos.data.ngsild.subscriptions.model import Endpoint, NotifyItem, Subscription
 from cityos.data.ngsild.subscriptions.render import encode_notification
 from cityos.data.ngsild.terms import TermMap
+from tests.conftest import _empty_postgres
 
 
 def feed(data: bytes) -> asyncio.StreamReader:
@@ -99,3 +105,51 @@ def test_the_notifier_setting_is_checked(mode: str, url: str, problem: str | Non
 def test_a_server_refuses_to_start_with_a_notifier_it_cannot_run() -> None:
     with pytest.raises(ValueError, match="in memory"):
         create_app(Settings.load(notifier="process", database_url="sqlite://"))
+
+
+class Rows:
+    """An observer whose writes leave notify rows (nobody delivers them here)."""
+
+    def effects(self, tenant: str, changes: list[Change]) -> Effects:
+        return Effects(outbox=[OutboxRow(
+            id=f"row-{uuid.uuid4().hex}", tenant=tenant, kind="notify",
+            body={"subs": [["urn:s:1", "attributeUpdated"]], "entity": c.after,
+                  "previous": None, "at": "2026-01-01T00:00:00.000000Z"}) for c in changes])
+
+    def committed(self, tenant: str, effects: Effects) -> None:
+        pass
+
+
+class DeletingServer:
+    """The server's side of ``ServerLink.delete``: deletes with its own store."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def delete(self, ids: list[str]) -> None:
+        await self.store.outbox_done(ids)
+
+
+async def test_rows_the_server_deleted_are_no_longer_claimed_by_the_dispatcher(
+        database_url: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'city.db'}" if database_url == "sqlite://" else database_url
+    settings = Settings.load(database_url=url)
+    server_store, own_store = open_entity_store(settings), open_entity_store(settings)
+    await server_store.open()
+    await own_store.open()
+    try:
+        if url.startswith("postgresql"):
+            await _empty_postgres(url)              # the test database is shared
+        server_store.observer = Rows()
+        for n in range(3):
+            doc = {"id": f"urn:ngsi-ld:T:{n}", "type": ["T"], "attrs": {}}
+            await server_store.write("", [doc["id"]], lambda _, d=doc: WriteSet(upserts=[d]))
+        dispatcher_store = ForwardingStore(own_store, DeletingServer(server_store))
+        pending = await dispatcher_store.outbox_pending()
+        assert len(pending) == 3 and len(own_store._claimed) == 3
+        await dispatcher_store.outbox_done([r.id for r in pending])
+        assert own_store._claimed == set()          # PostgreSQL would renew them forever
+        assert await dispatcher_store.outbox_pending() == []     # deleted by the server
+    finally:
+        await server_store.close()
+        await own_store.close()

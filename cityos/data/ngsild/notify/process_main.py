@@ -90,6 +90,9 @@ class ForwardingStore:
 
     async def outbox_done(self, ids: list[str]) -> None:
         await self._server.delete(ids)
+        # rows this process read back from the outbox count as claimed by its store (on
+        # PostgreSQL every poll renews their leases) until they are gone
+        self._store.release_claims(ids)
 
 
 class ForwardedCounters:

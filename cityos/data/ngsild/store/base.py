@@ -359,6 +359,10 @@ class EntityStore(Protocol):
     async def outbox_done(self, ids: list[str]) -> None:
         """Forget finished outbox rows."""
 
+    def release_claims(self, ids: list[str]) -> None:
+        """Stop treating rows as this process's own: another process deleted them (the server,
+        for its dispatcher process, ADR 0017).  Otherwise the claims would pile up."""
+
     async def sweep_fanout_sets(self, mark: int | None) -> tuple[int, int]:
         """Delete the fan-out sets (documents of kind ``outbox-fanout``) last written at or
         before ``mark`` that no outbox row names; returns (how many were deleted, the mark to

@@ -501,6 +501,9 @@ class PostgresEntityStore(PostgresTemporal):
         await self._run(op)
         self._claimed.difference_update(ids)
 
+    def release_claims(self, ids: list[str]) -> None:
+        self._claimed.difference_update(ids)
+
     async def sweep_fanout_sets(self, mark: int | None) -> tuple[int, int]:
         async def op(conn: Conn) -> tuple[int, int]:
             deleted = 0

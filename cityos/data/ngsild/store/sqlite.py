@@ -647,6 +647,9 @@ class SQLiteEntityStore(SQLiteTemporal):
         await self._submit(lambda c: sqlite_effects.delete_outbox_rows(c, ids))
         self._claimed.difference_update(ids)
 
+    def release_claims(self, ids: list[str]) -> None:
+        self._claimed.difference_update(ids)
+
     async def sweep_fanout_sets(self, mark: int | None) -> tuple[int, int]:
         swept: tuple[int, int] = await self._submit(
             lambda c: sqlite_effects.sweep_fanout_sets(c, mark))
