@@ -34,6 +34,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from bench import LOOPBACK
 from bench.events import drain, load_sensors, receiver, subscribe, update_maker
 from bench.loadgen import JSON_HEADERS, arun, new_session
+from bench.procstat import child_pids
 from bench.servers import Server, free_port, postgres_database, running_server, sqlite_database
 from bench.svgchart import Series, line_chart
 
@@ -53,6 +54,19 @@ def memory(pid: int) -> dict[str, float]:
         key, _, value = line.partition(":")
         if key in found:
             found[key] = int(value.split()[0]) * 1024 / MB
+    return found
+
+
+def tree_memory(pid: int) -> dict[str, float]:
+    """:func:`memory` of the server plus the processes it started (a dispatcher process,
+    CITYOS_NOTIFIER=process); the children's heap also on its own, as ``ChildRssAnon``."""
+    found = memory(pid)
+    found["ChildRssAnon"] = 0.0
+    for child in child_pids(pid):
+        used = memory(child)
+        found["RssAnon"] += used["RssAnon"]
+        found["RssFile"] += used["RssFile"]
+        found["ChildRssAnon"] += used["RssAnon"]
     return found
 
 
@@ -95,7 +109,7 @@ async def soak(server: Server, ids: list[str], args: argparse.Namespace,
     async def sampler() -> None:
         while True:
             sample: dict[str, Any] = {"t": round(time.perf_counter() - start, 2),
-                                      **memory(server.pid), "sent": sent}
+                                      **tree_memory(server.pid), "sent": sent}
             # memory is read first and kept even when /health does not answer: one slow
             # answer must not end the sampling (it did, in a first run on PostgreSQL)
             try:
@@ -148,6 +162,10 @@ def verdict(samples: list[dict[str, Any]], args: argparse.Namespace) -> dict[str
             "rss_anon_max_mb": max(s["RssAnon"] for s in samples),
             "rss_file_end_mb": samples[-1]["RssFile"],
             "second_half_slope_mb_per_hour": slope,
+            # the dispatcher's share (0 with the notifier inline)
+            "child_rss_anon_end_mb": samples[-1].get("ChildRssAnon", 0.0),
+            "child_second_half_slope_mb_per_hour": slope_per_hour(
+                [(s["t"], s.get("ChildRssAnon", 0.0)) for s in half]),
             "flat": slope <= args.flat_mb_per_hour,
             "max_queued": most("queued"), "max_pending_rows": most("pendingRows"),
             "dropped_dead_items": most("dropped"),
@@ -188,11 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
     parser.add_argument("--flat-mb-per-hour", type=float, default=10.0,
                         help="the heap's growth over the second half allowed as flat")
+    parser.add_argument("--notifier", choices=("inline", "process"), default="inline",
+                        help="where the server notifies (CITYOS_NOTIFIER, ADR 0017); with "
+                             "process the dispatcher's memory is added to the server's")
     parser.add_argument("--json", type=Path, help="write the samples and the verdict here")
     parser.add_argument("--svg", type=Path, help="write the memory chart here")
     args = parser.parse_args(argv)
     database = sqlite_database if args.engine == "sqlite" else postgres_database
-    env = {"CITYOS_HISTORY_ENABLED": "true", "CITYOS_NOTIFICATION_ALLOW": LOOPBACK}
+    env = {"CITYOS_HISTORY_ENABLED": "true", "CITYOS_NOTIFICATION_ALLOW": LOOPBACK,
+           "CITYOS_NOTIFIER": args.notifier}
     with receiver() as recv, database() as (url, workdir), \
             running_server(url, workdir, env=env) as server, \
             httpx.Client(base_url=server.base, timeout=300) as client:

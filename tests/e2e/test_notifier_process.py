@@ -164,3 +164,30 @@ def test_a_killed_dispatcher_is_restarted_and_delivers_every_pending_notificatio
                 assert not missing, f"{sub_id}: {len(missing)} lost"
         finally:
             stop_server(process)
+
+
+def test_counters_counted_just_before_a_stop_survive_the_restart(
+        database_url: str, tmp_path: Path) -> None:
+    kind = f"Gauge{uuid.uuid4().hex[:8]}"
+    url = file_url(database_url, tmp_path)
+    with running_receiver() as receiver:
+        process, base = start_server(url, env=ENV)
+        try:
+            with httpx.Client(base_url=base, timeout=10) as client:
+                sub_id = subscribe(client, {
+                    "entities": [{"type": kind}],
+                    "notification": {"endpoint": {"uri": receiver.url}}})
+                client.post(f"{LD}/entities", json={"id": f"urn:ngsi-ld:{kind}:1", "type": kind,
+                                                  "level": {"type": "Property", "value": 1}})
+                assert receiver.wait_for(lambda r: len(ids_of(r, sub_id)) == 1)
+        finally:
+            # at once: the dispatcher reports every 0.5 s and the server saves every 2 s, so
+            # only the hand-over at the stop can have carried this count
+            stop_server(process)
+        sent = len([n for n in receiver.notifications if n["subscriptionId"] == sub_id])
+        process, base = start_server(url, env=ENV)
+        try:
+            shown = httpx.get(f"{base}{LD}/subscriptions/{sub_id}").json()["notification"]
+            assert shown["timesSent"] == sent == 1
+        finally:
+            stop_server(process)

@@ -97,6 +97,11 @@ class DispatcherLink:
                             STOP_TIMEOUT)
                 process.kill()
                 await process.wait()
+        if self._supervisor is not None and writer is not None:
+            # its reader still holds the last frames (the final counters) when the process has
+            # exited; it returns once it has read them and seen the end of the stream
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._supervisor), 5.0)
         for task in (self._supervisor, self._counters_task, *self._side_tasks):
             if task is not None:
                 task.cancel()

@@ -284,8 +284,10 @@ async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegis
 
 
 def main() -> None:
-    # Ctrl-C in a terminal reaches the whole process group: the server stops this process itself
+    # Ctrl-C in a terminal, or a service manager stopping the whole group, reaches this process
+    # too: the server stops it itself, after it handed back what it finished (SIGKILL still works)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     fd = int(sys.argv[1])
     try:
         import uvloop
