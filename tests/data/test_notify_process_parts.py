@@ -14,7 +14,7 @@ from cityos.app import create_app
 from cityos.core.settings import Settings
 from cityos.data.ngsild.notify import wire
 from cityos.data.ngsild.notify.process_link import process_mode_problem
-from cityos.data.ngsild.notify.process_main import ForwardingStore, RowDecoder, SubscriptionIntake
+from cityos.data.ngsild.notify.process_side import ForwardingStore, RowDecoder, SubscriptionIntake
 from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.store.base import Change, Effects, OutboxRow, WriteSet
 from cityos.data.ngsild.subscriptions.model import Endpoint, NotifyItem, Subscription

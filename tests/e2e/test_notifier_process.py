@@ -6,6 +6,7 @@ HTTP receiver, on SQLite (a file: two processes open it) and on PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from cityos.auth.directory import opened_directory
 from tests.e2e.receiver import Receiver, running_receiver
 from tests.e2e.server import start_server, stop_server
 
@@ -189,5 +191,63 @@ def test_counters_counted_just_before_a_stop_survive_the_restart(
         try:
             shown = httpx.get(f"{base}{LD}/subscriptions/{sub_id}").json()["notification"]
             assert shown["timesSent"] == sent == 1
+        finally:
+            stop_server(process)
+
+
+async def _clients(url: str, run: str) -> dict[str, str]:
+    """Two operator clients: one owns the subscription, the other writes the entities."""
+    secrets: dict[str, str] = {}
+    async with opened_directory(url) as directory:
+        for name in ("owner", "writer"):
+            _, secret = await directory.create_client(
+                name, client_id=f"{name}-{run}", grant_types=("client_credentials",),
+                roles=("operator",), scopes=("subscriptions", "entities:read", "entities:write"))
+            assert secret is not None
+            secrets[name] = secret
+    return secrets
+
+
+async def _delete_client(url: str, client_id: str) -> None:
+    async with opened_directory(url) as directory:
+        assert await directory.delete_client(client_id)
+
+
+def test_the_dispatcher_checks_what_the_owner_may_see_now(database_url: str,
+                                                          tmp_path: Path) -> None:
+    """With access control on, the dispatcher re-resolves a subscription's owner in the identity
+    tables it opened itself: a client removed while the server runs gets nothing more."""
+    run = uuid.uuid4().hex[:8]
+    kind = f"Gauge{run}"
+    url = file_url(database_url, tmp_path)
+    secrets = asyncio.run(_clients(url, run))
+    with running_receiver() as receiver:
+        process, base = start_server(url, env={**ENV, "CITYOS_INSECURE_NO_AUTH": "0"})
+        try:
+            def client_of(name: str) -> httpx.Client:
+                token = httpx.post(f"{base}/auth/token", auth=(f"{name}-{run}", secrets[name]),
+                                   data={"grant_type": "client_credentials",
+                                         "scope": "subscriptions entities:read entities:write"})
+                assert token.status_code == 200, token.text
+                return httpx.Client(base_url=base, timeout=10, headers={
+                    "Authorization": f"Bearer {token.json()['access_token']}"})
+
+            with client_of("owner") as owner, client_of("writer") as writer:
+                sub_id = subscribe(owner, {"entities": [{"type": kind}], "notification": {
+                    "format": "keyValues", "endpoint": {"uri": receiver.url}}})
+                r = writer.post(f"{LD}/entities", json={
+                    "id": f"urn:ngsi-ld:{kind}:1", "type": kind,
+                    "level": {"type": "Property", "value": 1}})
+                assert r.status_code == 201, r.text
+                assert receiver.wait_for(lambda r: len(ids_of(r, sub_id)) == 1)
+
+                asyncio.run(_delete_client(url, f"owner-{run}"))
+                time.sleep(1.5)                     # owners are looked up again after 1 s
+                r = writer.patch(f"{LD}/entities/urn:ngsi-ld:{kind}:1/attrs",
+                                 json={"level": {"type": "Property", "value": 2}})
+                assert r.status_code == 204, r.text
+                time.sleep(1.5)
+                assert [e["level"] for e in receiver.entities()] == [1]
+            assert dispatcher(base)["restarts"] == 0
         finally:
             stop_server(process)

@@ -2,9 +2,9 @@
 
 The composition root hands this object to the broker and to ``BrokerEvents`` instead of a
 :class:`~cityos.data.ngsild.notify.dispatcher.Notifier` when ``CITYOS_NOTIFIER=process``.  It
-starts ``python -m cityos.data.ngsild.notify.process_main`` joined by a socket pair and sends it
-the committed ``notify`` rows (one frame per loop turn) and every subscription change, in one
-ordered stream.  The dispatcher answers with finished rows (deleted here, by the server's
+starts ``python -m cityos.dispatcher`` (notify/process_side.py) joined by a socket pair and
+sends it the committed ``notify`` rows (one frame per loop turn) and every subscription change,
+in one ordered stream.  The dispatcher answers with finished rows (deleted here, by the server's
 writer: SQLite has one, ADR 0003), counters (kept here for ``GET /subscriptions`` and saved
 here) and its metrics (for ``/health``).
 
@@ -36,7 +36,7 @@ from cityos.data.ngsild.subscriptions.registry import SubscriptionRegistry
 
 log = logging.getLogger(__name__)
 
-CHILD = "cityos.data.ngsild.notify.process_main"
+CHILD = "cityos.dispatcher"
 FIRST_RESTART = 0.5          # seconds before restarting a dispatcher that died; doubles
 MAX_RESTART = 30.0
 STABLE_AFTER = 60.0          # a dispatcher that ran this long restarts at once if it dies

@@ -1,6 +1,6 @@
-"""The dispatcher process (ADR 0017): ``python -m cityos.data.ngsild.notify.process_main FD``.
+"""The dispatcher process's side of the socket pair (ADR 0017); ``cityos/dispatcher.py`` runs it.
 
-Started by the server (notify/process_link.py) with its end of a socket pair as FD.  It runs
+Started by the server (notify/process_link.py) with its end of a socket pair.  It runs
 today's :class:`Notifier` unchanged (lanes, rendering, sending, retries, periodic
 notifications, the outbox poller, owner checks) on a registry and settings the server sends
 first, and a store of its own for reading.  What the Notifier would write goes back to the
@@ -18,9 +18,8 @@ import contextlib
 import itertools
 import logging
 import pickle
-import signal
 import socket
-import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -183,22 +182,12 @@ def open_reading_store(settings: Any) -> Any:
     return PostgresEntityStore(settings.database_url, min_size=1, max_size=4, self_vacuum="off")
 
 
-async def owner_resolver(settings: Any) -> tuple[Any, Any]:
-    """(auth runtime, access_for) when access control is on, else (None, None).
-
-    Only the tables are opened: tokens, sweeps and purges stay the server's work."""
-    if settings.insecure_no_auth:
-        return None, None
-    from cityos.auth.owners import OwnerResolver
-    from cityos.auth.runtime import build_auth
-
-    auth = build_auth(settings)
-    await auth.db.open()
-    await auth.evaluator.refresh(force=True)
-    return auth, OwnerResolver(auth).access_for
+# what the composition root adds once the settings are known: the owner checks (or None) and
+# how to close what it opened for them
+Setup = Callable[[Any], Awaitable[tuple[Any, Callable[[], Awaitable[None]]]]]
 
 
-async def serve(fd: int) -> None:
+async def serve(fd: int, setup: Setup) -> None:
     """Run the dispatcher on the socket ``fd`` until told to stop or the server is gone."""
     sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_unix_connection(sock=sock, limit=2 ** 24)
@@ -206,11 +195,6 @@ async def serve(fd: int) -> None:
     if kind != wire.START:
         raise RuntimeError(f"the server's first frame was {kind!r}, not the start frame")
     settings, subs = pickle.loads(payload)
-    # as in the server, where CityOS's own loggers have no handler: warnings and errors only
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: dispatcher: %(message)s")
-    from cityos.ops.gc_tuning import tune_garbage_collector
-
-    tune_garbage_collector(settings.gc_young_threshold)
     intake = SubscriptionIntake()
     registry = SubscriptionRegistry()
     registry.put_all([intake(sub) for sub, _ in subs])
@@ -226,7 +210,7 @@ async def serve(fd: int) -> None:
                         failing_backlog=settings.notification_failing_backlog,
                         counters_interval=COUNTERS_INTERVAL)
     notifier.counter_store = ForwardedCounters(registry, server, notifier)  # type: ignore[assignment]
-    auth, notifier.access_for = await owner_resolver(settings)
+    notifier.access_for, close_setup = await setup(settings)
     stopping = asyncio.Event()
     frames = asyncio.create_task(_read_frames(reader, registry, notifier, server, stopping,
                                               intake))
@@ -245,8 +229,7 @@ async def serve(fd: int) -> None:
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
-        if auth is not None:
-            await auth.db.close()
+        await close_setup()
         await store.close()
 
 
@@ -281,21 +264,3 @@ async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegis
                 log.warning("unknown frame %r from the server", kind)
     finally:
         stopping.set()
-
-
-def main() -> None:
-    # Ctrl-C in a terminal, or a service manager stopping the whole group, reaches this process
-    # too: the server stops it itself, after it handed back what it finished (SIGKILL still works)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    fd = int(sys.argv[1])
-    try:
-        import uvloop
-    except ImportError:                 # uvicorn[standard] brings it; plain asyncio also works
-        asyncio.run(serve(fd))
-    else:
-        uvloop.run(serve(fd))
-
-
-if __name__ == "__main__":
-    main()
