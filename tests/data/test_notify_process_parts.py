@@ -14,12 +14,18 @@ from cityos.app import create_app
 from cityos.core.settings import Settings
 from cityos.data.ngsild.notify import wire
 from cityos.data.ngsild.notify.process_link import process_mode_problem
-from cityos.data.ngsild.notify.process_side import ForwardingStore, RowDecoder, SubscriptionIntake
+from cityos.data.ngsild.notify.process_side import (
+    POLLER_LAG,
+    ForwardingStore,
+    RowDecoder,
+    SubscriptionIntake,
+)
 from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.store.base import Change, Effects, OutboxRow, WriteSet
 from cityos.data.ngsild.subscriptions.model import Endpoint, NotifyItem, Subscription
 from cityos.data.ngsild.subscriptions.render import encode_notification
 from cityos.data.ngsild.terms import TermMap
+from cityos.data.ngsild.times import now_micros
 from tests.conftest import _empty_postgres
 
 
@@ -114,7 +120,8 @@ class Rows:
         return Effects(outbox=[OutboxRow(
             id=f"row-{uuid.uuid4().hex}", tenant=tenant, kind="notify",
             body={"subs": [["urn:s:1", "attributeUpdated"]], "entity": c.after,
-                  "previous": None, "at": "2026-01-01T00:00:00.000000Z"}) for c in changes])
+                  "previous": None, "at": "2026-01-01T00:00:00.000000Z"},
+            created_at=now_micros()) for c in changes])
 
     def committed(self, tenant: str, effects: Effects) -> None:
         pass
@@ -145,11 +152,46 @@ async def test_rows_the_server_deleted_are_no_longer_claimed_by_the_dispatcher(
             doc = {"id": f"urn:ngsi-ld:T:{n}", "type": ["T"], "attrs": {}}
             await server_store.write("", [doc["id"]], lambda _, d=doc: WriteSet(upserts=[d]))
         dispatcher_store = ForwardingStore(own_store, DeletingServer(server_store))
+        assert await dispatcher_store.outbox_pending() == []    # no watermark read yet
+        assert own_store._claimed == set()                      # ... and nothing kept claimed
+        dispatcher_store.watermark = now_micros() + POLLER_LAG  # every row is older now
         pending = await dispatcher_store.outbox_pending()
         assert len(pending) == 3 and len(own_store._claimed) == 3
         await dispatcher_store.outbox_done([r.id for r in pending])
         assert own_store._claimed == set()          # PostgreSQL would renew them forever
         assert await dispatcher_store.outbox_pending() == []     # deleted by the server
+    finally:
+        await server_store.close()
+        await own_store.close()
+
+
+async def test_the_poller_takes_a_row_only_once_a_watermark_is_well_past_it(
+        database_url: str, tmp_path: Path) -> None:
+    """A row read from the outbox ahead of its subscription's frame would find no subscription
+    and be finished unsent: the poller waits until the stream has passed the row's time."""
+    url = f"sqlite:///{tmp_path / 'city.db'}" if database_url == "sqlite://" else database_url
+    settings = Settings.load(database_url=url)
+    server_store, own_store = open_entity_store(settings), open_entity_store(settings)
+    await server_store.open()
+    await own_store.open()
+    try:
+        if url.startswith("postgresql"):
+            await _empty_postgres(url)
+        server_store.observer = Rows()
+        doc = {"id": "urn:ngsi-ld:T:1", "type": ["T"], "attrs": {}}
+        await server_store.write("", [doc["id"]], lambda _: WriteSet(upserts=[doc]))
+        dispatcher_store = ForwardingStore(own_store, DeletingServer(server_store))
+        dispatcher_store.watermark = now_micros()      # the stream has just passed the row
+        assert await dispatcher_store.outbox_pending() == []
+        assert own_store._claimed == set()
+        dispatcher_store.watermark += POLLER_LAG
+        found = await dispatcher_store.outbox_pending()
+        assert [row.body["entity"]["id"] for row in found] == ["urn:ngsi-ld:T:1"]
+
+        # rows that came as frames are claimed: the poller does not read them again
+        dispatcher_store.release_claims([row.id for row in found])
+        dispatcher_store.add_claims([row.id for row in found])
+        assert await dispatcher_store.outbox_pending() == []
     finally:
         await server_store.close()
         await own_store.close()

@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.receiver import running_receiver
 from tests.e2e.server import start_server, stop_server
-from tests.e2e.test_notifier_process import gone
+from tests.e2e.test_notifier_process import file_url, gone
 
 BASE = "/ngsi-ld/v1"
 WRITES = 200
@@ -35,7 +35,8 @@ def test_kill_9_loses_no_pending_notification(database_url: str, tmp_path: Path,
                                               notifier: str) -> None:
     """With ``process`` (ADR 0017) the server dies with its dispatcher process working: the
     dispatcher must go too, and the next server's dispatcher delivers the rows."""
-    url = f"sqlite:///{tmp_path / 'crash.db'}" if database_url == "sqlite://" else database_url
+    url = f"sqlite:///{tmp_path / 'crash.db'}" if database_url == "sqlite://" \
+        else file_url(database_url, tmp_path)
     env = {**ENV, "CITYOS_NOTIFIER": notifier}
     run = uuid.uuid4().hex[:8]      # the PostgreSQL database is shared across tests
     kind = f"Gauge{run}"

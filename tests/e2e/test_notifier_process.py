@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from cityos.auth.directory import opened_directory
+from tests.conftest import _empty_postgres
 from tests.e2e.receiver import Receiver, running_receiver
+from tests.e2e.server import running_server as running_server_at
 from tests.e2e.server import start_server, stop_server
 
 LD = "/ngsi-ld/v1"
@@ -26,8 +29,14 @@ ENV = {"CITYOS_NOTIFIER": "process", "CITYOS_NOTIFICATION_ALLOW": "127.0.0.1",
 
 
 def file_url(database_url: str, tmp_path: Path) -> str:
-    """The engine's URL, with SQLite in a file (an in-memory database is one process's own)."""
-    return f"sqlite:///{tmp_path / 'city.db'}" if database_url == "sqlite://" else database_url
+    """The engine's URL, with SQLite in a file (an in-memory database is one process's own).
+
+    PostgreSQL's test database is shared by the whole session and emptied first: a server in
+    process mode refuses to start over NGSI v2 subscriptions an earlier test left there."""
+    if database_url == "sqlite://":
+        return f"sqlite:///{tmp_path / 'city.db'}"
+    asyncio.run(_empty_postgres(database_url))
+    return database_url
 
 
 def dispatcher(base: str) -> dict[str, Any]:
@@ -251,3 +260,38 @@ def test_the_dispatcher_checks_what_the_owner_may_see_now(database_url: str,
             assert dispatcher(base)["restarts"] == 0
         finally:
             stop_server(process)
+
+
+V2_SUB = {"subject": {"entities": [{"idPattern": ".*", "typePattern": "Gauge.*"}]},
+          "notification": {"http": {"url": "http://127.0.0.1:9/notify"}}}
+
+
+def test_ngsi_v2_subscriptions_are_refused_not_lost(database_url: str, tmp_path: Path) -> None:
+    """The dispatcher does not deliver NGSI v2 subscriptions yet: one is refused before it is
+    stored, and a database that holds one does not start in process mode."""
+    url = file_url(database_url, tmp_path)
+    process, base = start_server(url, env=ENV)
+    try:
+        r = httpx.post(f"{base}/v2/subscriptions", json=V2_SUB)
+        assert r.status_code == 501, r.text
+        assert "CITYOS_NOTIFIER=process" in r.json()["description"]
+        assert httpx.get(f"{base}/v2/subscriptions").json() == []
+    finally:
+        stop_server(process)
+
+    inline_env = {**ENV, "CITYOS_NOTIFIER": "inline"}
+    process, base = start_server(url, env=inline_env)
+    try:
+        r = httpx.post(f"{base}/v2/subscriptions", json=V2_SUB)
+        assert r.status_code == 201, r.text
+        location = r.headers["location"]
+    finally:
+        stop_server(process)
+    try:
+        with pytest.raises(RuntimeError, match="does not deliver ngsi-v2 subscriptions yet"):
+            process, base = start_server(url, env=ENV)
+            stop_server(process)
+    finally:
+        if not url.startswith("sqlite"):                 # the PostgreSQL database is shared
+            with running_server_at(url, env=inline_env) as base:
+                assert httpx.delete(f"{base}{location}").status_code == 204

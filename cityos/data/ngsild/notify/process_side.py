@@ -36,6 +36,7 @@ log = logging.getLogger("cityos.dispatcher")
 
 ACK_TIMEOUT = 30.0          # seconds the server may take to delete finished rows
 COUNTERS_INTERVAL = 0.5     # seconds between counter and metrics reports to the server
+POLLER_LAG = 5_000_000      # µs: the outbox poller takes rows this much older than a watermark
 
 
 class ServerLink:
@@ -78,11 +79,27 @@ class ServerLink:
 
 
 class ForwardingStore:
-    """The dispatcher's store: reads its own connection, deletes finished rows via the server."""
+    """The dispatcher's store: reads its own connection, deletes finished rows via the server.
+
+    Its outbox poller takes only rows created ``POLLER_LAG`` before the last watermark read
+    (see ``DispatcherLink._watermarks``): by then every subscription such a row can name has
+    reached this process.  The lag covers a write's own span: a row's time is taken when the
+    write's changes are worked out, a little before they are matched.
+    """
 
     def __init__(self, store: Any, server: ServerLink) -> None:
         self._store = store
         self._server = server
+        self.watermark = 0                      # epoch µs; 0: nothing is known yet
+
+    async def outbox_pending(self, limit: int = 1000) -> list[OutboxRow]:
+        rows: list[OutboxRow] = await self._store.outbox_pending(limit)
+        before = self.watermark - POLLER_LAG
+        early = [row.id for row in rows if row.created_at > before]
+        if early:                               # left for a later poll, unclaimed
+            self._store.release_claims(early)
+            rows = [row for row in rows if row.created_at <= before]
+        return rows
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -194,7 +211,7 @@ async def serve(fd: int, setup: Setup) -> None:
     kind, payload = await wire.read_frame(reader)
     if kind != wire.START:
         raise RuntimeError(f"the server's first frame was {kind!r}, not the start frame")
-    settings, subs = pickle.loads(payload)
+    settings, subs, watermark = pickle.loads(payload)
     intake = SubscriptionIntake()
     registry = SubscriptionRegistry()
     registry.put_all([intake(sub) for sub, _ in subs])
@@ -204,7 +221,9 @@ async def serve(fd: int, setup: Setup) -> None:
     server = ServerLink(writer)
     store = open_reading_store(settings)
     await store.open()
-    notifier = Notifier(ForwardingStore(store, server), registry, render_notification, settings,
+    forwarding = ForwardingStore(store, server)
+    forwarding.watermark = watermark
+    notifier = Notifier(forwarding, registry, render_notification, settings,
                         linger=settings.notification_linger,
                         send_rate=settings.notification_send_rate,
                         failing_backlog=settings.notification_failing_backlog,
@@ -213,7 +232,7 @@ async def serve(fd: int, setup: Setup) -> None:
     notifier.access_for, close_setup = await setup(settings)
     stopping = asyncio.Event()
     frames = asyncio.create_task(_read_frames(reader, registry, notifier, server, stopping,
-                                              intake))
+                                              intake, forwarding))
     try:
         await notifier.start()
         log.info("dispatcher ready: %d subscriptions", len(subs))
@@ -235,7 +254,7 @@ async def serve(fd: int, setup: Setup) -> None:
 
 async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegistry,
                        notifier: Notifier, server: ServerLink, stopping: asyncio.Event,
-                       intake: SubscriptionIntake) -> None:
+                       intake: SubscriptionIntake, forwarding: ForwardingStore) -> None:
     decoder = RowDecoder()
     try:
         while True:
@@ -246,7 +265,9 @@ async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegis
                 server.close()
                 return
             if kind == wire.ROWS:
-                notifier.submit(decoder.rows(payload))
+                rows = decoder.rows(payload)
+                forwarding.add_claims([row.id for row in rows])   # the poller leaves them alone
+                notifier.submit(rows)
             elif kind == wire.PUT:
                 sub = intake(pickle.loads(payload))
                 registry.put(sub)
@@ -258,6 +279,8 @@ async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegis
             elif kind == wire.DONE_ACK:
                 number, deleted = orjson.loads(payload)
                 server.acknowledged(number, deleted)
+            elif kind == wire.WATERMARK:
+                forwarding.watermark = orjson.loads(payload)
             elif kind == wire.STOP:
                 stopping.set()
             else:

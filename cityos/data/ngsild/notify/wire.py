@@ -20,12 +20,13 @@ HEADER = struct.Struct(">IB")
 MAX_FRAME = 256 * 1024 * 1024      # a corrupt length must not make a reader allocate gigabytes
 
 # server -> dispatcher
-START = ord("I")          # pickle: (settings, [(subscription, counters document or None)])
+START = ord("I")          # pickle: (settings, [(subscription, counters doc or None)], watermark)
 ROWS = ord("R")           # orjson: [[pairs, ...], [[id, tenant, pairs index, entity, previous, at], ...]]
 PUT = ord("S")            # pickle: a created or changed subscription
 REMOVE = ord("X")         # orjson: [tenant, subscription id]
 DONE_ACK = ord("A")       # orjson: [request number, deleted (bool)]
 STOP = ord("Q")           # empty: finish and exit
+WATERMARK = ord("W")      # orjson: server time (epoch µs); every earlier change was sent before
 # dispatcher -> server
 DONE = ord("D")           # orjson: [request number, [row id, ...]] rows finished, to delete
 COUNTERS = ord("C")       # orjson: [[tenant, subscription id, counters document], ...]

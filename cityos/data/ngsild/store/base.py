@@ -359,6 +359,11 @@ class EntityStore(Protocol):
     async def outbox_done(self, ids: list[str]) -> None:
         """Forget finished outbox rows."""
 
+    def add_claims(self, ids: list[str]) -> None:
+        """Treat rows as this process's own, as if it had read them back: they are not handed
+        out again, and on PostgreSQL their leases are renewed (ADR 0017: rows the dispatcher
+        process got from the server rather than from the outbox)."""
+
     def release_claims(self, ids: list[str]) -> None:
         """Stop treating rows as this process's own: another process deleted them (the server,
         for its dispatcher process, ADR 0017).  Otherwise the claims would pile up."""

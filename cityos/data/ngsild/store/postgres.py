@@ -501,6 +501,9 @@ class PostgresEntityStore(PostgresTemporal):
         await self._run(op)
         self._claimed.difference_update(ids)
 
+    def add_claims(self, ids: list[str]) -> None:
+        self._claimed.update(ids)
+
     def release_claims(self, ids: list[str]) -> None:
         self._claimed.difference_update(ids)
 

@@ -647,6 +647,9 @@ class SQLiteEntityStore(SQLiteTemporal):
         await self._submit(lambda c: sqlite_effects.delete_outbox_rows(c, ids))
         self._claimed.difference_update(ids)
 
+    def add_claims(self, ids: list[str]) -> None:
+        self._claimed.update(ids)
+
     def release_claims(self, ids: list[str]) -> None:
         self._claimed.difference_update(ids)
 
