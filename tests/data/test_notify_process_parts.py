@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -137,61 +138,58 @@ class DeletingServer:
         await self.store.outbox_done(ids)
 
 
-async def test_rows_the_server_deleted_are_no_longer_claimed_by_the_dispatcher(
-        database_url: str, tmp_path: Path) -> None:
+@pytest.fixture
+async def two_stores(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+    """The server's store (its writes leave notify rows) and the dispatcher's own, on one
+    database of the engine under test."""
     url = f"sqlite:///{tmp_path / 'city.db'}" if database_url == "sqlite://" else database_url
+    if url.startswith("postgresql"):
+        await _empty_postgres(url)              # the test database is shared
     settings = Settings.load(database_url=url)
     server_store, own_store = open_entity_store(settings), open_entity_store(settings)
     await server_store.open()
     await own_store.open()
+    server_store.observer = Rows()
     try:
-        if url.startswith("postgresql"):
-            await _empty_postgres(url)              # the test database is shared
-        server_store.observer = Rows()
-        for n in range(3):
-            doc = {"id": f"urn:ngsi-ld:T:{n}", "type": ["T"], "attrs": {}}
-            await server_store.write("", [doc["id"]], lambda _, d=doc: WriteSet(upserts=[d]))
-        dispatcher_store = ForwardingStore(own_store, DeletingServer(server_store))
-        assert await dispatcher_store.outbox_pending() == []    # no watermark read yet
-        assert own_store._claimed == set()                      # ... and nothing kept claimed
-        dispatcher_store.watermark = now_micros() + POLLER_LAG  # every row is older now
-        pending = await dispatcher_store.outbox_pending()
-        assert len(pending) == 3 and len(own_store._claimed) == 3
-        await dispatcher_store.outbox_done([r.id for r in pending])
-        assert own_store._claimed == set()          # PostgreSQL would renew them forever
-        assert await dispatcher_store.outbox_pending() == []     # deleted by the server
+        yield server_store, own_store
     finally:
         await server_store.close()
         await own_store.close()
+
+
+async def test_rows_the_server_deleted_are_no_longer_claimed_by_the_dispatcher(
+        two_stores: tuple[Any, Any]) -> None:
+    server_store, own_store = two_stores
+    for n in range(3):
+        doc = {"id": f"urn:ngsi-ld:T:{n}", "type": ["T"], "attrs": {}}
+        await server_store.write("", [doc["id"]], lambda _, d=doc: WriteSet(upserts=[d]))
+    dispatcher_store = ForwardingStore(own_store, DeletingServer(server_store))
+    assert await dispatcher_store.outbox_pending() == []    # no watermark read yet
+    assert own_store._claimed == set()                      # ... and nothing kept claimed
+    dispatcher_store.watermark = now_micros() + POLLER_LAG  # every row is older now
+    pending = await dispatcher_store.outbox_pending()
+    assert len(pending) == 3 and len(own_store._claimed) == 3
+    await dispatcher_store.outbox_done([r.id for r in pending])
+    assert own_store._claimed == set()          # PostgreSQL would renew them forever
+    assert await dispatcher_store.outbox_pending() == []     # deleted by the server
 
 
 async def test_the_poller_takes_a_row_only_once_a_watermark_is_well_past_it(
-        database_url: str, tmp_path: Path) -> None:
+        two_stores: tuple[Any, Any]) -> None:
     """A row read from the outbox ahead of its subscription's frame would find no subscription
     and be finished unsent: the poller waits until the stream has passed the row's time."""
-    url = f"sqlite:///{tmp_path / 'city.db'}" if database_url == "sqlite://" else database_url
-    settings = Settings.load(database_url=url)
-    server_store, own_store = open_entity_store(settings), open_entity_store(settings)
-    await server_store.open()
-    await own_store.open()
-    try:
-        if url.startswith("postgresql"):
-            await _empty_postgres(url)
-        server_store.observer = Rows()
-        doc = {"id": "urn:ngsi-ld:T:1", "type": ["T"], "attrs": {}}
-        await server_store.write("", [doc["id"]], lambda _: WriteSet(upserts=[doc]))
-        dispatcher_store = ForwardingStore(own_store, DeletingServer(server_store))
-        dispatcher_store.watermark = now_micros()      # the stream has just passed the row
-        assert await dispatcher_store.outbox_pending() == []
-        assert own_store._claimed == set()
-        dispatcher_store.watermark += POLLER_LAG
-        found = await dispatcher_store.outbox_pending()
-        assert [row.body["entity"]["id"] for row in found] == ["urn:ngsi-ld:T:1"]
+    server_store, own_store = two_stores
+    doc = {"id": "urn:ngsi-ld:T:1", "type": ["T"], "attrs": {}}
+    await server_store.write("", [doc["id"]], lambda _: WriteSet(upserts=[doc]))
+    dispatcher_store = ForwardingStore(own_store, DeletingServer(server_store))
+    dispatcher_store.watermark = now_micros()      # the stream has just passed the row
+    assert await dispatcher_store.outbox_pending() == []
+    assert own_store._claimed == set()
+    dispatcher_store.watermark += POLLER_LAG
+    found = await dispatcher_store.outbox_pending()
+    assert [row.body["entity"]["id"] for row in found] == ["urn:ngsi-ld:T:1"]
 
-        # rows that came as frames are claimed: the poller does not read them again
-        dispatcher_store.release_claims([row.id for row in found])
-        dispatcher_store.add_claims([row.id for row in found])
-        assert await dispatcher_store.outbox_pending() == []
-    finally:
-        await server_store.close()
-        await own_store.close()
+    # rows that came as frames are claimed: the poller does not read them again
+    dispatcher_store.release_claims([row.id for row in found])
+    dispatcher_store.add_claims([row.id for row in found])
+    assert await dispatcher_store.outbox_pending() == []

@@ -9,6 +9,7 @@ at start-up.  A crash loses at most the last interval of counting.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Protocol
 
@@ -98,3 +99,10 @@ class CounterStore:
             await self.store.delete_document(KIND, tenant, sub_id)
         except Exception:
             log.warning("could not delete notification counters of %s", sub_id, exc_info=True)
+
+
+async def flush_every(counters: Any, interval: float) -> None:
+    """Write changed counters (``counters.flush()``) every ``interval`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        await counters.flush()

@@ -53,7 +53,7 @@ import orjson
 
 from cityos.core.access import Access, acting_as
 from cityos.data.ngsild.notify.clock import utc_stamp
-from cityos.data.ngsild.notify.counters import CounterStore, Key, Registry
+from cityos.data.ngsild.notify.counters import CounterStore, Key, Registry, flush_every
 from cityos.data.ngsild.notify.errors import DeliveryFailed
 from cityos.data.ngsild.notify.http import HttpSender, http_method
 from cityos.data.ngsild.notify.mqtt import MqttSender
@@ -219,9 +219,10 @@ class Notifier:
         for sub in list(self.registry.all()):
             if sub.time_interval:
                 self._start_periodic(sub)
+        counting = flush_every(self.counter_store, self.counters_interval)
         self._background = [asyncio.create_task(self._poll_loop(), name="notify-poll"),
                             asyncio.create_task(self._done_loop(), name="notify-done"),
-                            asyncio.create_task(self._counters_loop(), name="notify-counters")]
+                            asyncio.create_task(counting, name="notify-counters")]
 
     async def stop(self) -> None:
         """Stop every worker; flush finished rows and counters.  Unfinished rows stay pending."""
@@ -648,11 +649,6 @@ class Notifier:
                     await self._done_wake.wait()
             self._done_wake.clear()
             await self._flush_done()
-
-    async def _counters_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.counters_interval)
-            await self.counter_store.flush()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

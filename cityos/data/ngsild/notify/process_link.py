@@ -28,7 +28,12 @@ import orjson
 
 from cityos.core.storage import engine_of, sqlite_path
 from cityos.data.ngsild.notify import wire
-from cityos.data.ngsild.notify.counters import CounterStore, apply_document, to_document
+from cityos.data.ngsild.notify.counters import (
+    CounterStore,
+    apply_document,
+    flush_every,
+    to_document,
+)
 from cityos.data.ngsild.notify.dispatcher import NOTIFY
 from cityos.data.ngsild.store.base import OutboxRow
 from cityos.data.ngsild.subscriptions.model import LD_FACE, Subscription
@@ -94,7 +99,8 @@ class DispatcherLink:
             log.warning("could not load notification counters", exc_info=True)
         ready = asyncio.get_running_loop().create_future()
         self._supervisor = asyncio.create_task(self._supervise(ready), name="notify-dispatcher")
-        self._counters_task = asyncio.create_task(self._counters_loop(), name="notify-counters")
+        self._counters_task = asyncio.create_task(
+                flush_every(self.counter_store, self.counters_interval), name="notify-counters")
         await ready          # the first dispatcher has its registry: changes from now reach it
 
     async def stop(self) -> None:
@@ -289,11 +295,6 @@ class DispatcherLink:
                 continue
             apply_document(self.registry.counters(tenant, sub_id), doc)
             self.counter_store.dirty.add((tenant, sub_id))
-
-    async def _counters_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.counters_interval)
-            await self.counter_store.flush()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
