@@ -67,6 +67,11 @@ async def health(request: Request) -> Response:
         # totals only: the per-subscription backlog names other tenants' subscriptions
         body["notifications"] = {k: v for k, v in broker.notifier.metrics().items()
                                  if k != "backlog"}
+        dispatcher = body["notifications"].get("dispatcher")
+        if dispatcher is not None and not dispatcher["running"]:
+            # still serving (200): the server restarts its dispatcher, and the outbox keeps
+            # every change meanwhile, but notifications wait until it is back
+            body["status"] = "degraded"
     iot: IotRuntime | None = getattr(request.app.state, "iot_runtime", None)
     if iot is not None:
         body["iot"] = iot.health()

@@ -162,7 +162,11 @@ def test_a_killed_dispatcher_is_restarted_and_delivers_every_pending_notificatio
                     assert r.status_code == 201
             assert receiver.wait_for(lambda r: r.refused > 0)
             first = dispatcher(base)
+            assert httpx.get(f"{base}/health").json()["status"] == "ok"
             os.kill(first["pid"], signal.SIGKILL)
+            # until the next one runs, /health says so (the pause before a restart is 0.5 s)
+            assert wait_until(lambda: httpx.get(f"{base}/health").json()["status"] == "degraded",
+                              timeout=5)
             restarted = wait_until(lambda: (d := dispatcher(base))["running"]
                                    and d["pid"] != first["pid"] and d)
             assert restarted["restarts"] == 1
