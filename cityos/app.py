@@ -41,8 +41,12 @@ from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.subscriptions import SubscriptionRegistry, render_notification
 from cityos.data.ngsild.temporal.retention import parse_retention, retention_loop
 from cityos.data.ngsiv2 import ROUTES as NGSIV2_ROUTES
+from cityos.data.ngsiv2 import V2_FACE
+from cityos.data.ngsiv2 import deactivate_oneshot as v2_deactivate_oneshot
 from cityos.data.ngsiv2 import install_subscriptions as install_v2_subscriptions
 from cityos.data.ngsiv2 import resolve_names as resolve_v2_names
+from cityos.data.ngsiv2 import stored_form as v2_stored_form
+from cityos.dispatcher import V2_TERM_MAP
 from cityos.ingest.importers import ROUTES as IMPORT_ROUTES
 from cityos.ingest.iot import ROUTES as IOT_ROUTES
 from cityos.ingest.iot import IotRuntime
@@ -104,6 +108,12 @@ def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> 
     broker = Broker(store=GuardedStore(store), resolver=resolver, settings=settings,
                     registry=registry, notifier=notifier)
     v2_names = install_v2_subscriptions(broker, render_notification)  # same registry as NGSI-LD
+    if isinstance(notifier, DispatcherLink):
+        # v2 subscriptions cross to the dispatcher process as their stored documents, read there
+        # through the face's term map; a oneshot one that fired is stored inactive here
+        notifier.codecs[V2_FACE] = v2_stored_form
+        notifier.extras[V2_TERM_MAP] = lambda: v2_names.term_map
+        notifier.on_fired_once = functools.partial(_oneshot_fired, broker)
     store.observer = BrokerEvents(
         history=settings.history_enabled, matcher=registry, deliver=notifier.submit,
         wants_previous=registry.wants_previous)
@@ -192,6 +202,12 @@ def create_app(settings: Settings | None = None, *, local_cli: bool = False) -> 
     app.state.systems = systems
     app.state.iot_runtime, app.state.iot, app.state.devices = iot, iot.agent, iot.devices
     return app
+
+
+async def _oneshot_fired(broker: Broker, face: str, tenant: str, sub_id: str) -> None:
+    """The dispatcher process notified a oneshot subscription (only v2 has them)."""
+    if face == V2_FACE:
+        await v2_deactivate_oneshot(broker, tenant, sub_id)
 
 
 def _notifier(settings: Settings, store: Any, registry: SubscriptionRegistry,

@@ -2,7 +2,8 @@
 
 The server starts it when ``CITYOS_NOTIFIER=process`` (data/ngsild/notify/process_link.py), with
 its end of a socket pair as FD.  Like ``app.py`` this is a composition root: it wires the
-dispatcher (data/ngsild/notify/process_side.py) to the owner checks of the identity block.
+dispatcher (data/ngsild/notify/process_side.py) to the NGSI v2 face and to the owner checks of
+the identity block.
 """
 
 from __future__ import annotations
@@ -11,34 +12,42 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from cityos.data.ngsild.notify.process_side import serve
+from cityos.data.ngsild.notify.process_side import Parts, serve
+from cityos.data.ngsild.subscriptions import Subscription, render_notification
+from cityos.data.ngsiv2 import dispatcher_face
+from cityos.ops.gc_tuning import tune_garbage_collector
+
+V2_TERM_MAP = "ngsi-v2-term-map"      # the name app.py sends the v2 face's term map under
 
 
-async def _nothing() -> None:
-    return None
-
-
-async def setup(settings: Any) -> tuple[Any, Callable[[], Awaitable[None]]]:
-    """Process-wide settings, and the owner checks when access control is on.
+async def setup(settings: Any, extras: dict[str, Any],
+                fired_once: Callable[[Subscription], None]) -> Parts:
+    """Process-wide settings, the NGSI v2 face, and the owner checks when access control is on.
 
     Only the identity tables are opened: tokens, sweeps and purges stay the server's work."""
     # as in the server, where CityOS's own loggers have no handler: warnings and errors only
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: dispatcher: %(message)s")
-    from cityos.ops.gc_tuning import tune_garbage_collector
-
     tune_garbage_collector(settings.gc_young_threshold)
+    parts = Parts()
+    term_map = extras.get(V2_TERM_MAP)
+    if term_map is not None:
+        # v2 subscriptions come as their stored documents, read through the server's term map
+        face, renderer, rebuild = dispatcher_face(term_map, fired_once)
+        render_notification.register(face, renderer)
+        parts.decoders[face] = rebuild
     if settings.insecure_no_auth:
-        return None, _nothing
+        return parts
     from cityos.auth.owners import OwnerResolver
     from cityos.auth.runtime import build_auth
 
     auth = build_auth(settings)
     await auth.db.open()
     await auth.evaluator.refresh(force=True)
-    return OwnerResolver(auth).access_for, auth.db.close
+    parts.access_for, parts.close = OwnerResolver(auth).access_for, auth.db.close
+    return parts
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import pytest
 from cityos.app import create_app
 from cityos.core.settings import Settings
 from cityos.data.ngsild.notify import wire
-from cityos.data.ngsild.notify.process_link import process_mode_problem
+from cityos.data.ngsild.notify.process_link import DispatcherLink, process_mode_problem
 from cityos.data.ngsild.notify.process_side import (
     POLLER_LAG,
     ForwardingStore,
@@ -23,6 +23,7 @@ from cityos.data.ngsild.notify.process_side import (
 )
 from cityos.data.ngsild.store import open_entity_store
 from cityos.data.ngsild.store.base import Change, Effects, OutboxRow, WriteSet
+from cityos.data.ngsild.subscriptions import SubscriptionRegistry
 from cityos.data.ngsild.subscriptions.model import Endpoint, NotifyItem, Subscription
 from cityos.data.ngsild.subscriptions.render import encode_notification
 from cityos.data.ngsild.terms import TermMap
@@ -193,3 +194,16 @@ async def test_the_poller_takes_a_row_only_once_a_watermark_is_well_past_it(
     dispatcher_store.release_claims([row.id for row in found])
     dispatcher_store.add_claims([row.id for row in found])
     assert await dispatcher_store.outbox_pending() == []
+
+
+async def test_a_face_the_dispatcher_cannot_rebuild_stops_start_up() -> None:
+    registry = SubscriptionRegistry()
+    registry.put(Subscription(id="urn:s:1", tenant="", face="ngsi-x",
+                              endpoint=Endpoint(uri="http://127.0.0.1/n")))
+    link = DispatcherLink(store=None, registry=registry,
+                          settings=Settings.load(database_url="sqlite:///tmp/unused.db"))
+    assert not link.delivers("ngsi-x") and link.delivers("ngsi-ld")
+    with pytest.raises(RuntimeError, match="does not deliver ngsi-x subscriptions"):
+        await link.start()
+    link.codecs["ngsi-x"] = lambda sub: sub.id             # a face that says how it crosses
+    assert link.delivers("ngsi-x")

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from cityos.core.access import caller_description, may_see_owned
@@ -146,36 +147,56 @@ async def delete(broker: Broker, tenant: str, sub_id: str) -> None:
 
 
 class _OneshotRenderer(V2NotificationRenderer):
-    """The v2 renderer, which also turns a oneshot subscription inactive once it fires."""
+    """The v2 renderer, which also turns a oneshot subscription inactive once it fires.
 
-    def __init__(self, broker: Broker, names: V2Names) -> None:
+    ``fired_once(sub)`` is told of it, at once (the lane sends nothing more for it either way):
+    in the server it stores the subscription as inactive; in a dispatcher process it asks the
+    server to (ADR 0017).
+    """
+
+    def __init__(self, names: V2Names, fired_once: Callable[[Subscription], None]) -> None:
         super().__init__(names)
-        self.broker = broker
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.fired_once = fired_once
 
     def encode(self, sub: Subscription, items: list[NotifyItem]) -> tuple[bytes, dict[str, str]]:
         spec = sub.extension
         if isinstance(spec, V2Spec) and spec.oneshot and sub.is_active:
             sub.is_active = False      # at once: the lane sends nothing more for it
-            task = asyncio.get_running_loop().create_task(self._deactivate(sub))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.fired_once(sub)
         return super().encode(sub, items)
 
-    async def _deactivate(self, sub: Subscription) -> None:
-        document = {**sub.document, "status": "inactive"}
-        spec = sub.extension
-        replacement = dataclasses.replace(
-            sub, is_active=False, document=document,
-            extension=dataclasses.replace(spec, oneshot=False) if isinstance(spec, V2Spec)
-            else spec)
-        try:
-            if await self.broker.store.put_document(KIND, sub.tenant, sub.id,
-                                                    to_document(replacement)):
-                registry_of(self.broker).put(replacement)
-        except Exception:
-            log.warning("could not store oneshot subscription %s as inactive", sub.id,
-                        exc_info=True)
+
+async def deactivate_oneshot(broker: Broker, tenant: str, sub_id: str) -> None:
+    """Store a oneshot subscription that has fired as inactive (a restart must not fire it
+    again), and tell the registry and the notifier."""
+    sub = registry_of(broker).get(tenant, sub_id)
+    spec = sub.extension if sub is not None else None
+    if sub is None or not isinstance(spec, V2Spec) or not spec.oneshot:
+        return                                  # deleted or changed meanwhile
+    document = {**sub.document, "status": "inactive"}
+    replacement = dataclasses.replace(sub, is_active=False, document=document,
+                                      extension=dataclasses.replace(spec, oneshot=False))
+    try:
+        if await broker.store.put_document(KIND, tenant, sub_id, to_document(replacement)):
+            registry_of(broker).put(replacement)
+            if broker.notifier is not None:
+                broker.notifier.subscription_changed(replacement)
+    except Exception:
+        log.warning("could not store oneshot subscription %s as inactive", sub_id, exc_info=True)
+
+
+class _Deactivations:
+    """Runs :func:`deactivate_oneshot` in the server's loop, keeping the tasks alive."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, sub: Subscription) -> None:
+        task = asyncio.get_running_loop().create_task(
+            deactivate_oneshot(self.broker, sub.tenant, sub.id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 def install_subscriptions(broker: Broker, renderer: Any) -> V2Names:
@@ -193,8 +214,29 @@ def install_subscriptions(broker: Broker, renderer: Any) -> V2Names:
         return from_document(doc, tenant, names.term_map)
 
     registry_of(broker).add_kind(KIND, rebuild)
-    renderer.register(V2_FACE, _OneshotRenderer(broker, names))
+    renderer.register(V2_FACE, _OneshotRenderer(names, _Deactivations(broker)))
     return names
+
+
+def stored_form(sub: Subscription) -> tuple[str, dict[str, Any]]:
+    """A v2 subscription as a dispatcher process rebuilds it (ADR 0017): its tenant and stored
+    document.  Parsed v2 subscriptions hold Python tests that do not pickle."""
+    return sub.tenant, to_document(sub)
+
+
+def dispatcher_face(term_map: TermMap, fired_once: Callable[[Subscription], None]) -> tuple[
+        str, Any, Callable[[Any], Subscription]]:
+    """What a dispatcher process needs of the v2 face: its name, its renderer (names compacted
+    through the server's v2 ``term_map``; a oneshot subscription that fires is reported to
+    ``fired_once``) and how to rebuild a subscription from :func:`stored_form`."""
+    names = V2Names()
+    names.term_map = term_map
+
+    def rebuild(form: Any) -> Subscription:
+        tenant, doc = form
+        return from_document(doc, tenant, names.term_map)
+
+    return V2_FACE, _OneshotRenderer(names, fired_once), rebuild
 
 
 async def resolve_names(broker: Broker, names: V2Names, setting: str, *,

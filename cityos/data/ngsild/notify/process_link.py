@@ -22,6 +22,7 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -62,6 +63,12 @@ class DispatcherLink:
         self.counters_interval = counters_interval
         self.counter_store = CounterStore(store, registry)
         self.access_for: Any = None     # the dispatcher resolves owners itself (same tables)
+        # set by the composition root for faces other than NGSI-LD (ADR 0017): face -> the
+        # picklable form of its subscriptions; values the dispatcher gets at start (by name);
+        # what to do when the dispatcher reports that a oneshot subscription fired
+        self.codecs: dict[str, Callable[[Subscription], Any]] = {}
+        self.extras: dict[str, Callable[[], Any]] = {}
+        self.on_fired_once: Callable[[str, str, str], Awaitable[None]] | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._pending: list[tuple[Any, ...]] = []    # rows of this loop turn, not yet sent
@@ -77,12 +84,15 @@ class DispatcherLink:
         self.rows_sent = 0
         self.rows_left_to_poller = 0      # not sent (down, starting or behind): outbox recovery
 
-    @staticmethod
-    def delivers(face: str) -> bool:
-        """Whether subscriptions of ``face`` are delivered.  NGSI v2 ones are not yet: some
-        hold Python tests built at parse time that do not pickle, and their renderer and
-        oneshot handling live in the server."""
-        return face == LD_FACE
+    def delivers(self, face: str) -> bool:
+        """Whether subscriptions of ``face`` are delivered: NGSI-LD's, and those of a face the
+        composition root gave a ``codecs`` entry (their parsed form may not pickle: some hold
+        Python tests built at parse time, so they cross as a form of their own)."""
+        return face == LD_FACE or face in self.codecs
+
+    def _wire_form(self, sub: Subscription) -> tuple[Any, ...]:
+        encode = self.codecs.get(sub.face)
+        return ("sub", sub) if encode is None else ("form", sub.face, encode(sub))
 
     # -- life cycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -169,11 +179,14 @@ class DispatcherLink:
         writer: asyncio.StreamWriter | None = None
         try:
             reader, writer = await asyncio.open_unix_connection(sock=ours, limit=2 ** 24)
-            subs = [(sub, to_document(sub.id, self.registry.counters(sub.tenant, sub.id)))
+            subs = [(self._wire_form(sub),
+                     to_document(sub.id, self.registry.counters(sub.tenant, sub.id)))
                     for sub in self.registry.all()]
+            extras = {name: value() for name, value in self.extras.items()}
             # sent before anything else, in the same loop turn as taking the registry: every
             # later change is a frame after it, so the dispatcher misses none
-            writer.write(wire.pickle_frame(wire.START, (self.settings, subs, now_micros())))
+            writer.write(wire.pickle_frame(wire.START,
+                                           (self.settings, subs, now_micros(), extras)))
             self._writer = writer
             if not ready.done():
                 ready.set_result(None)
@@ -247,7 +260,7 @@ class DispatcherLink:
 
     def subscription_changed(self, sub: Subscription) -> None:
         """A subscription was created or changed: the dispatcher gets its new form."""
-        self._send_control(wire.pickle_frame(wire.PUT, sub))
+        self._send_control(wire.pickle_frame(wire.PUT, self._wire_form(sub)))
 
     def subscription_removed(self, tenant: str, sub_id: str) -> None:
         """A subscription was deleted: the dispatcher drops its queue; its counters go."""
@@ -275,6 +288,10 @@ class DispatcherLink:
                 self._apply_counters(orjson.loads(payload))
             elif kind == wire.METRICS:
                 self._metrics = orjson.loads(payload)
+            elif kind == wire.FIRED:
+                face, tenant, sub_id = orjson.loads(payload)
+                if self.on_fired_once is not None:
+                    self._spawn(self.on_fired_once(face, tenant, sub_id))
             else:
                 log.warning("the notification dispatcher sent an unknown frame %r", kind)
 

@@ -20,6 +20,7 @@ import logging
 import pickle
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -172,8 +173,27 @@ class SubscriptionIntake:
       dispatcher's time).  Equal ones are replaced by one shared map.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, decoders: dict[str, Callable[[Any], Subscription]] | None = None) -> None:
         self._term_maps: dict[tuple[bytes, str | None], Any] = {}
+        # face -> rebuilds a subscription from the form the server's ``codecs`` gave it
+        self.decoders = decoders or {}
+
+    def received(self, form: tuple[Any, ...]) -> Subscription | None:
+        """The subscription of a wire form (``DispatcherLink._wire_form``); None, logged, when
+        this process cannot rebuild it (it is then not notified here)."""
+        if form[0] == "sub":
+            return self(form[1])
+        face, data = form[1], form[2]
+        decode = self.decoders.get(face)
+        if decode is None:
+            log.error("a subscription of face %r arrived, which this dispatcher cannot rebuild",
+                      face)
+            return None
+        try:
+            return self(decode(data))
+        except (ValueError, KeyError, TypeError):
+            log.exception("a subscription of face %r could not be rebuilt", face)
+            return None
 
     def __call__(self, sub: Subscription) -> Subscription:
         sub.prepared = None
@@ -199,9 +219,21 @@ def open_reading_store(settings: Any) -> Any:
     return PostgresEntityStore(settings.database_url, min_size=1, max_size=4, self_vacuum="off")
 
 
-# what the composition root adds once the settings are known: the owner checks (or None) and
-# how to close what it opened for them
-Setup = Callable[[Any], Awaitable[tuple[Any, Callable[[], Awaitable[None]]]]]
+async def _nothing() -> None:
+    return None
+
+
+@dataclass
+class Parts:
+    """What the composition root adds once the settings are known."""
+
+    access_for: Any = None                                  # owner checks (None: off)
+    close: Callable[[], Awaitable[None]] = _nothing         # closes what it opened for them
+    decoders: dict[str, Callable[[Any], Subscription]] = field(default_factory=dict)
+
+
+# (settings, the server's extras by name, how to report a oneshot subscription that fired)
+Setup = Callable[[Any, dict[str, Any], Callable[[Subscription], None]], Awaitable[Parts]]
 
 
 async def serve(fd: int, setup: Setup) -> None:
@@ -211,14 +243,20 @@ async def serve(fd: int, setup: Setup) -> None:
     kind, payload = await wire.read_frame(reader)
     if kind != wire.START:
         raise RuntimeError(f"the server's first frame was {kind!r}, not the start frame")
-    settings, subs, watermark = pickle.loads(payload)
-    intake = SubscriptionIntake()
-    registry = SubscriptionRegistry()
-    registry.put_all([intake(sub) for sub, _ in subs])
-    for sub, doc in subs:
-        if doc:
-            apply_document(registry.counters(sub.tenant, sub.id), doc)
+    settings, forms, watermark, extras = pickle.loads(payload)
     server = ServerLink(writer)
+
+    def fired_once(sub: Subscription) -> None:
+        server.send(wire.json_frame(wire.FIRED, [sub.face, sub.tenant, sub.id]))
+
+    parts = await setup(settings, extras, fired_once)
+    intake = SubscriptionIntake(parts.decoders)
+    subs = [(intake.received(form), doc) for form, doc in forms]
+    registry = SubscriptionRegistry()
+    registry.put_all([sub for sub, _ in subs if sub is not None])
+    for sub, doc in subs:
+        if sub is not None and doc:
+            apply_document(registry.counters(sub.tenant, sub.id), doc)
     store = open_reading_store(settings)
     await store.open()
     forwarding = ForwardingStore(store, server)
@@ -229,7 +267,7 @@ async def serve(fd: int, setup: Setup) -> None:
                         failing_backlog=settings.notification_failing_backlog,
                         counters_interval=COUNTERS_INTERVAL)
     notifier.counter_store = ForwardedCounters(registry, server, notifier)  # type: ignore[assignment]
-    notifier.access_for, close_setup = await setup(settings)
+    notifier.access_for = parts.access_for
     stopping = asyncio.Event()
     frames = asyncio.create_task(_read_frames(reader, registry, notifier, server, stopping,
                                               intake, forwarding))
@@ -248,7 +286,7 @@ async def serve(fd: int, setup: Setup) -> None:
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
-        await close_setup()
+        await parts.close()
         await store.close()
 
 
@@ -269,9 +307,10 @@ async def _read_frames(reader: asyncio.StreamReader, registry: SubscriptionRegis
                 forwarding.add_claims([row.id for row in rows])   # the poller leaves them alone
                 notifier.submit(rows)
             elif kind == wire.PUT:
-                sub = intake(pickle.loads(payload))
-                registry.put(sub)
-                notifier.subscription_changed(sub)
+                received = intake.received(pickle.loads(payload))
+                if received is not None:
+                    registry.put(received)
+                    notifier.subscription_changed(received)
             elif kind == wire.REMOVE:
                 tenant, sub_id = orjson.loads(payload)
                 registry.remove(tenant, sub_id)

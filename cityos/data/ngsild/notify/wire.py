@@ -20,9 +20,10 @@ HEADER = struct.Struct(">IB")
 MAX_FRAME = 256 * 1024 * 1024      # a corrupt length must not make a reader allocate gigabytes
 
 # server -> dispatcher
-START = ord("I")          # pickle: (settings, [(subscription, counters doc or None)], watermark)
+START = ord("I")          # pickle: (settings, [(wire form, counters doc)], watermark, extras)
 ROWS = ord("R")           # orjson: [[pairs, ...], [[id, tenant, pairs index, entity, previous, at], ...]]
-PUT = ord("S")            # pickle: a created or changed subscription
+PUT = ord("S")            # pickle: a created or changed subscription's wire form:
+#                           ("sub", subscription) or ("form", face, that face's own form)
 REMOVE = ord("X")         # orjson: [tenant, subscription id]
 DONE_ACK = ord("A")       # orjson: [request number, deleted (bool)]
 STOP = ord("Q")           # empty: finish and exit
@@ -31,6 +32,7 @@ WATERMARK = ord("W")      # orjson: server time (epoch µs); every earlier chang
 DONE = ord("D")           # orjson: [request number, [row id, ...]] rows finished, to delete
 COUNTERS = ord("C")       # orjson: [[tenant, subscription id, counters document], ...]
 METRICS = ord("M")        # orjson: the notifier's metrics
+FIRED = ord("F")          # orjson: [face, tenant, subscription id] a oneshot subscription fired
 
 
 def frame(kind: int, payload: bytes = b"") -> bytes:
