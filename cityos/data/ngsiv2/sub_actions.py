@@ -98,11 +98,6 @@ async def create(broker: Broker, tenant: str, service_path: str, body: Any, tm: 
                                 tm=tm, now=utc_now())
     sub.owner = caller_description()
     _check_endpoint(broker, sub)
-    delivers = getattr(broker.notifier, "delivers", None)
-    if delivers is not None and not delivers(V2_FACE):
-        # before anything is stored: a subscription nobody would notify must not be accepted
-        raise V2Error(501, "NotImplemented", "NGSI v2 subscriptions are not delivered with "
-                      "CITYOS_NOTIFIER=process yet; the server must run with inline")
     await _publish(broker, sub, create=True)
     return sub.id
 

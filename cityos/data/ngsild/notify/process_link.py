@@ -118,7 +118,7 @@ class DispatcherLink:
         self._running = False
         process, writer = self._process, self._writer
         if process is not None and writer is not None and process.returncode is None:
-            _write(writer, wire.frame(wire.STOP))
+            wire.write(writer, wire.frame(wire.STOP))
             try:
                 await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
             except TimeoutError:
@@ -218,7 +218,7 @@ class DispatcherLink:
         finished unsent.  Never dropped, unlike rows (8 bytes twice a second).
         """
         while True:
-            _write(writer, wire.json_frame(wire.WATERMARK, now_micros()))
+            wire.write(writer, wire.json_frame(wire.WATERMARK, now_micros()))
             await asyncio.sleep(WATERMARK_INTERVAL)
 
     # -- input from the server (the Notifier's interface) --------------------------------------
@@ -253,7 +253,7 @@ class DispatcherLink:
         if writer is None or writer.transport.get_write_buffer_size() > self.max_buffer:
             self.rows_left_to_poller += len(rows)    # in the outbox: the poller finds them
             return
-        if _write(writer, wire.json_frame(wire.ROWS, [table, rows])):
+        if wire.write(writer, wire.json_frame(wire.ROWS, [table, rows])):
             self.rows_sent += len(rows)
         else:
             self.rows_left_to_poller += len(rows)
@@ -272,7 +272,7 @@ class DispatcherLink:
         if self._pending:
             self._flush_rows()
         if self._writer is not None:   # otherwise the next dispatcher starts from the registry
-            _write(self._writer, data)
+            wire.write(self._writer, data)
 
     # -- output of the dispatcher --------------------------------------------------------------
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -304,7 +304,7 @@ class DispatcherLink:
             log.warning("could not delete %d finished outbox rows", len(ids), exc_info=True)
             deleted = False                             # the dispatcher keeps them and retries
         # to the dispatcher that asked: a restarted one numbers its requests from 1 again
-        _write(writer, wire.json_frame(wire.DONE_ACK, [number, deleted]))
+        wire.write(writer, wire.json_frame(wire.DONE_ACK, [number, deleted]))
 
     def _apply_counters(self, entries: list[list[Any]]) -> None:
         for tenant, sub_id, doc in entries:
@@ -328,18 +328,6 @@ class DispatcherLink:
                                "pid": process.pid if running and process else None,
                                "restarts": self.restarts, "rowsSent": self.rows_sent,
                                "rowsLeftToPoller": self.rows_left_to_poller}}
-
-
-def _write(writer: asyncio.StreamWriter, data: bytes) -> bool:
-    """Write a frame; False when the dispatcher's end is already closed (it died: its reader
-    sees the end of the stream next, and the next dispatcher starts from the registry)."""
-    if writer.is_closing():
-        return False
-    try:
-        writer.write(data)
-    except (OSError, RuntimeError):      # uvloop raises once the transport has failed
-        return False
-    return True
 
 
 def process_mode_problem(settings: Any) -> str | None:

@@ -51,7 +51,7 @@ class ServerLink:
 
     def send(self, data: bytes) -> None:
         if not self.closed:
-            self.writer.write(data)
+            wire.write(self.writer, data)
 
     async def delete(self, ids: list[str]) -> None:
         """Have the server delete finished outbox rows; raises when it did not."""

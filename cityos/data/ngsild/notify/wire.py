@@ -48,6 +48,18 @@ def pickle_frame(kind: int, value: Any) -> bytes:
     return frame(kind, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
+def write(writer: asyncio.StreamWriter, data: bytes) -> bool:
+    """Write frames; False when the other end is already gone (its reader sees the end of the
+    stream next, which is where the loss of the other process is handled)."""
+    if writer.is_closing():
+        return False
+    try:
+        writer.write(data)
+    except (OSError, RuntimeError):      # uvloop raises once the transport has failed
+        return False
+    return True
+
+
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     """The next frame's kind and payload (``asyncio.IncompleteReadError`` at the end)."""
     size, kind = HEADER.unpack(await reader.readexactly(HEADER.size))
